@@ -1,0 +1,1 @@
+"""The benchmark around scHelix: data, QC, the method contract, metrics, aggregation, plots."""
