@@ -1,0 +1,105 @@
+"""Every baseline follows one contract: same inputs, a declared output type, recorded metadata."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import anndata as ad
+import numpy as np
+import pytest
+
+from schelix_core.benchmark.contract import OUTPUT_TYPES, build_output, write_h5ad_atomic
+from schelix_core.benchmark.methods import METHODS
+from tests.conftest import REPO
+
+METHODS_DIR = REPO / "scripts" / "methods"
+FAST_PARAMS = {"scvi": {"max_epochs": 2}, "scanvi": {"max_epochs": 2, "scanvi_max_epochs": 1}}
+BASELINES = [m for m in METHODS if not m.startswith("schelix")]
+
+
+def load_script(method):
+    path = METHODS_DIR / METHODS[method].script
+    sys.path.insert(0, str(METHODS_DIR))
+    try:
+        spec = importlib.util.spec_from_file_location(f"method_{method}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(METHODS_DIR))
+    return module
+
+
+def test_every_registered_method_has_a_script_that_declares_its_output():
+    for method, entry in METHODS.items():
+        module = load_script(method)
+        assert module.SPEC.output_type in OUTPUT_TYPES
+        assert module.SPEC.uses_labels == entry.uses_labels, method
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_baseline_returns_its_declared_output(method, small_preprocessed):
+    module = load_script(method)
+    result = module.run(small_preprocessed.copy(), "batch", "cell_type", 0, FAST_PARAMS.get(method, {}), 1)
+    out = build_output(small_preprocessed, module.SPEC, result, seed=0, params={}, runtime_s=1.0)
+    assert out.uns["status"] == "ok" and out.uns["seed"] == 0
+    assert "anndata" in out.uns["versions"] and "numpy" in out.uns["versions"]
+    assert list(out.obs_names) == list(small_preprocessed.obs_names)
+    if module.SPEC.output_type == "graph":
+        assert out.obsp["distances"].shape == (out.n_obs, out.n_obs)
+        assert out.obsp["distances"].nnz > 0
+    else:
+        emb = out.obsm["X_emb"]
+        assert emb.shape[0] == out.n_obs and np.isfinite(emb).all()
+
+
+def test_floor_keeps_batches_and_destroys_labels(small_preprocessed):
+    module = load_script("control_floor")
+    emb = module.run(small_preprocessed, "batch", "cell_type", 0, {}, 1).embedding
+    pca = small_preprocessed.obsm["X_pca"]
+    batches = small_preprocessed.obs["batch"].to_numpy()
+    for b in np.unique(batches):
+        idx = batches == b
+        assert np.allclose(np.sort(emb[idx], axis=0), np.sort(pca[idx], axis=0)), "only shuffled within batch"
+    assert not np.allclose(emb, pca)
+
+
+def run_cli(method, tmp_path, input_path, params):
+    out = tmp_path / f"{method}.h5ad"
+    cmd = [sys.executable, str(METHODS_DIR / METHODS[method].script), "--input", str(input_path), "--output", str(out),
+           "--seed", "3", "--params", json.dumps(params), "--method", method]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    return proc, out
+
+
+def test_cli_writes_output_with_seed_and_params(small_preprocessed, tmp_path):
+    path = tmp_path / "in.h5ad"
+    write_h5ad_atomic(small_preprocessed, path)
+    proc, out = run_cli("harmony", tmp_path, path, {"max_iter_harmony": 5})
+    assert proc.returncode == 0, proc.stderr
+    result = ad.read_h5ad(out)
+    assert result.uns["seed"] == 3 and json.loads(result.uns["params"]) == {"max_iter_harmony": 5}
+    assert result.uns["method"] == "harmony" and result.uns["status"] == "ok"
+
+
+def test_python_error_is_recorded_as_failed_run(small_preprocessed, tmp_path):
+    path = tmp_path / "in.h5ad"
+    write_h5ad_atomic(small_preprocessed, path)
+    proc, out = run_cli("harmony", tmp_path, path, {"max_iter_harmony": "not-a-number"})
+    assert proc.returncode == 0
+    result = ad.read_h5ad(out)
+    assert result.uns["status"] == "failed" and "ValueError" in result.uns["error"]
+
+
+def test_killed_process_is_retried_then_recorded(small_preprocessed, tmp_path):
+    path = tmp_path / "in.h5ad"
+    write_h5ad_atomic(small_preprocessed, path)
+    out = tmp_path / "killed.h5ad"
+    base = [sys.executable, "-m", "schelix_core.benchmark.contract", "record-failure", "--input", str(path),
+            "--output", str(out), "--method", "scvi", "--seed", "0", "--exit-code", "137", "--max-attempts", "3"]
+    early = subprocess.run(base + ["--attempt", "1"], capture_output=True, text=True, cwd=REPO)
+    assert early.returncode == 1 and not out.exists(), "an early attempt asks the scheduler for a retry"
+    last = subprocess.run(base + ["--attempt", "3"], capture_output=True, text=True, cwd=REPO)
+    assert last.returncode == 0
+    result = ad.read_h5ad(out)
+    assert result.uns["status"] == "failed" and "SIGKILL" in result.uns["error"]
