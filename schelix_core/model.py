@@ -1,0 +1,381 @@
+"""User-facing scHelix model."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import graph
+from .checks import SCHelixInputError, get_counts, validate_counts
+from .partition import PartitionResult, coerce_partition, partition_genes
+from .preprocess import PCAFit, log_normalize, pca
+
+ABLATIONS = (None, "no_partition", "no_align", "no_refine", "concat", "no_diffusion", "unbounded_gate")
+
+DEFAULTS = dict(
+    n_latent=32,
+    n_hidden=128,
+    scale_dim=64,
+    dropout=0.1,
+    n_pcs_anchor=50,
+    n_pcs_variant=30,
+    scale_pcs=True,
+    diffusion_scales=(0, 1, 2, 4),
+    n_neighbors=15,
+    alpha_max=0.2,
+    lr=1e-3,
+    anchor_lr_factor=0.1,
+    weight_decay=1e-4,
+    temperature=0.2,
+    recon_weight=1.0,
+    contrast_weight=1.0,
+    mix_weight=1.0,
+    drift_weight=1.0,
+    batch_size=256,
+    target_steps=(400, 250, 250),
+    n_mix_groups=None,
+    ablation=None,
+    partition_kwargs=None,
+)
+
+_STATE_FILE = "model.pt"
+_META_FILE = "meta.json"
+_ARRAYS_FILE = "arrays.npz"
+
+
+def _resolve_device(accelerator: str):
+    import torch
+
+    acc = (accelerator or "auto").lower()
+    if acc == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if acc == "cpu":
+        return torch.device("cpu")
+    if acc in ("gpu", "cuda"):
+        if not torch.cuda.is_available():
+            raise SCHelixInputError(
+                f"accelerator='{accelerator}' was requested but CUDA is not available "
+                "(torch.cuda.is_available() is False); use accelerator='cpu' or 'auto'"
+            )
+        return torch.device("cuda")
+    raise SCHelixInputError(f"unknown accelerator '{accelerator}'; use 'auto', 'cpu' or 'gpu'")
+
+
+def _set_seed(seed: int):
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class SCHelix:
+    """scHelix integration model.
+
+    Parameters
+    ----------
+    adata : AnnData with raw counts in ``X`` or ``layers[layer]``.
+    batch_key : column of ``adata.obs`` with the batch.
+    layer : optional layer holding the counts.
+    labels_key : optional cell labels, used only to build the groups of the gene partition.
+    partition : optional :class:`PartitionResult` or Series of roles ("anchor"/"variant")
+        indexed by var_names; computed in :meth:`train` otherwise.
+    **hyperparameters : see ``DEFAULTS``.
+    """
+
+    def __init__(self, adata, batch_key: str = "batch", layer: str | None = None,
+                 labels_key: str | None = None, partition=None, **hyperparameters):
+        unknown = set(hyperparameters) - set(DEFAULTS)
+        if unknown:
+            raise SCHelixInputError(f"unknown hyperparameters {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        params = dict(DEFAULTS)
+        params.update(hyperparameters)
+        if params["ablation"] not in ABLATIONS:
+            raise SCHelixInputError(f"ablation must be one of {ABLATIONS}, got {params['ablation']!r}")
+        params["diffusion_scales"] = tuple(int(s) for s in params["diffusion_scales"])
+        if isinstance(params["target_steps"], (int, float)):
+            params["target_steps"] = (int(params["target_steps"]),) * 3
+        params["target_steps"] = tuple(int(s) for s in params["target_steps"])
+        if not 0 < float(params["alpha_max"]):
+            raise SCHelixInputError("alpha_max must be positive")
+        validate_counts(adata, batch_key, layer=layer, labels_key=labels_key)
+        self.adata = adata
+        self.batch_key = batch_key
+        self.layer = layer
+        self.labels_key = labels_key
+        self._params = params
+        self.partition_ = coerce_partition(partition, adata.var_names) if partition is not None else None
+        cats = pd.Categorical(adata.obs[batch_key].astype(str))
+        self.batch_categories_ = list(cats.categories)
+        self._batch_codes = cats.codes.astype(np.int64)
+        self.module = None
+        self.history: dict[str, list[float]] = {}
+        self.is_trained_ = False
+        self._seed = None
+        self._data = None
+        self._pca_fits: dict[str, PCAFit] = {}
+        self._feat_scale: dict[str, float] = {}
+        self._train_info: dict = {}
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def params(self) -> dict:
+        """All hyperparameters plus the seed (JSON-friendly)."""
+        out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._params.items()}
+        out["seed"] = self._seed
+        out.update({k: v for k, v in self._train_info.items()})
+        return out
+
+    @property
+    def streams_(self) -> dict[str, pd.Index]:
+        if self.partition_ is None:
+            return {}
+        if self._params["ablation"] == "no_partition":
+            return {"anchor": self.adata.var_names}
+        return {"anchor": self.partition_.anchors, "variant": self.partition_.variants}
+
+    # ------------------------------------------------------------------ preparation
+    def _ensure_partition(self, seed: int):
+        if self.partition_ is None:
+            kw = dict(self._params.get("partition_kwargs") or {})
+            self.partition_ = partition_genes(self.adata, self.batch_key, layer=self.layer,
+                                              labels_key=self.labels_key, seed=seed, validate=False, **kw)
+        roles = self.partition_.roles
+        if self._params["ablation"] != "no_partition":
+            n_a, n_v = int((roles == "anchor").sum()), int((roles == "variant").sum())
+            if n_a < 2 or n_v < 2:
+                raise SCHelixInputError(
+                    f"the partition has {n_a} anchor and {n_v} variant genes; each role needs at least 2 "
+                    "(or use ablation='no_partition')"
+                )
+
+    def _stream_features(self, Xlog, genes, key, n_pcs, seed, refit):
+        cols = self.adata.var_names.get_indexer(genes)
+        Xs = Xlog[:, cols]
+        if refit or key not in self._pca_fits:
+            scores, fit = pca(Xs, n_comps=n_pcs, scale=bool(self._params["scale_pcs"]), seed=seed)
+            self._pca_fits[key] = fit
+            sd = float(np.sqrt(np.mean(scores.var(axis=0)))) or 1.0
+            self._feat_scale[key] = sd
+        else:
+            scores = self._pca_fits[key].transform(Xs)
+        return scores / self._feat_scale[key]
+
+    def _prepare(self, seed: int, device, refit: bool = True):
+        """Partition, PCA per stream, graph, and cached multi-scale diffusion (computed once)."""
+        import torch
+
+        from .training import TrainData, preferred_neighbours
+
+        self._ensure_partition(seed)
+        X, _ = get_counts(self.adata, self.layer)
+        Xlog = log_normalize(X)
+        streams = self.streams_
+        scales = (0,) if self._params["ablation"] == "no_diffusion" else self._params["diffusion_scales"]
+        xa = self._stream_features(Xlog, streams["anchor"], "anchor", self._params["n_pcs_anchor"], seed, refit)
+        A = graph.batch_balanced_knn(xa, self._batch_codes, k=int(self._params["n_neighbors"]), seed=seed)
+        A_hat = graph.to_torch_sparse(graph.normalized_adjacency(A)).to(device)
+        feats_a = [f.to(device) for f in graph.diffuse(A_hat, torch.from_numpy(xa).to(device), scales)]
+        feats_v = None
+        if "variant" in streams:
+            xv = self._stream_features(Xlog, streams["variant"], "variant", self._params["n_pcs_variant"],
+                                       seed, refit)
+            feats_v = [f.to(device) for f in graph.diffuse(A_hat, torch.from_numpy(xv).to(device), scales)]
+        indptr, indices = preferred_neighbours(A, self._batch_codes)
+        self._graph = A
+        self._data = TrainData(
+            feats_a=feats_a,
+            feats_v=feats_v,
+            batch=torch.from_numpy(self._batch_codes).to(device),
+            nbr_indptr=indptr.to(device),
+            nbr_indices=indices.to(device),
+            n_batches=len(self.batch_categories_),
+        )
+        self._scales = scales
+        return self._data
+
+    def _build_module(self):
+        from .module import SCHelixModule
+
+        p = self._params
+        d = self._data
+        abl = p["ablation"]
+        self.module = SCHelixModule(
+            dim_a=d.feats_a[0].shape[1],
+            dim_v=d.feats_v[0].shape[1] if d.feats_v is not None else 0,
+            n_scales=len(d.feats_a),
+            n_batches=d.n_batches,
+            n_latent=int(p["n_latent"]),
+            scale_dim=int(p["scale_dim"]),
+            n_hidden=int(p["n_hidden"]),
+            dropout=float(p["dropout"]),
+            alpha_max=float(p["alpha_max"]),
+            bounded_gate=abl != "unbounded_gate",
+            fusion="concat" if abl == "concat" else "gate",
+        )
+        return self.module
+
+    # ------------------------------------------------------------------ training
+    def train(self, accelerator: str = "auto", seed: int = 0, max_epochs=None, max_epochs_phase0=None,
+              max_epochs_phase1=None, max_epochs_phase2=None, batch_size: int | None = None,
+              num_threads: int = 1, progress_bar: bool = True, deterministic: bool = True):
+        """Fit the model (partition if needed, cached diffusion, phases 0-2). Returns self."""
+        import torch
+
+        device = _resolve_device(accelerator)
+        if num_threads is not None and int(num_threads) > 0:
+            torch.set_num_threads(int(num_threads))
+        if batch_size is not None:
+            self._params["batch_size"] = int(batch_size)
+        prev_det = torch.are_deterministic_algorithms_enabled()
+        prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+        if deterministic and device.type == "cpu":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            self._fit(device, seed, max_epochs, max_epochs_phase0, max_epochs_phase1, max_epochs_phase2,
+                      progress_bar)
+        finally:
+            torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+        return self
+
+    def _fit(self, device, seed, max_epochs, max_epochs_phase0, max_epochs_phase1, max_epochs_phase2,
+             progress_bar):
+        from .training import epochs_for, train_protocol
+
+        self._seed = int(seed)
+        _set_seed(self._seed)
+        self._prepare(self._seed, device, refit=True)
+        _set_seed(self._seed)
+        self._build_module().to(device)
+
+        n = self.adata.n_obs
+        bs = int(self._params["batch_size"])
+        if max_epochs is None:
+            epochs = [epochs_for(n, bs, t) for t in self._params["target_steps"]]
+        elif isinstance(max_epochs, (int, np.integer)):
+            epochs = [int(max_epochs)] * 3
+        else:
+            epochs = [int(e) for e in max_epochs]
+            if len(epochs) != 3:
+                raise SCHelixInputError("max_epochs must be an int or a (phase0, phase1, phase2) tuple")
+        for i, e in enumerate((max_epochs_phase0, max_epochs_phase1, max_epochs_phase2)):
+            if e is not None:
+                epochs[i] = int(e)
+        self.history, groups = train_protocol(self.module, self._data, self._params, tuple(epochs),
+                                              seed=self._seed, progress_bar=progress_bar, device=device)
+        self._mix_groups = groups
+        self._train_info = {"epochs": list(epochs), "device": str(device)}
+        self.is_trained_ = True
+
+    # ------------------------------------------------------------------ outputs
+    def _check_trained(self):
+        if not self.is_trained_ or self.module is None:
+            raise RuntimeError("the model is not trained yet; call .train() first")
+
+    def get_latent_representation(self, which: str = "fused") -> np.ndarray:
+        """Embedding (n_cells x n_latent; 2*n_latent for the "concat" ablation).
+
+        ``which`` in {"fused", "anchor", "variant"}.
+        """
+        from .training import encode_all
+
+        self._check_trained()
+        what = which
+        if self._params["ablation"] == "no_refine" and which == "fused":
+            what = "anchor"
+        z = encode_all(self.module, self._data, what)
+        return z.detach().cpu().numpy().astype(np.float32)
+
+    def gate_weights(self) -> np.ndarray:
+        """Per-cell, per-dimension effective gate weight |alpha * tanh(g)| (gate fusion only)."""
+        import torch
+
+        from .training import _take
+
+        self._check_trained()
+        if not self.module.has_v or self.module.fusion != "gate":
+            raise RuntimeError("this model has no fusion gate")
+        self.module.eval()
+        with torch.no_grad():
+            za = self.module.enc_a(self._data.feats_a)
+            zv = self.module.enc_v(self._data.feats_v)
+            return self.module.gate.gate(za, zv).abs().cpu().numpy()
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, dir_path, overwrite: bool = True):
+        import torch
+
+        self._check_trained()
+        d = Path(dir_path)
+        if d.exists() and any(d.iterdir()) and not overwrite:
+            raise FileExistsError(f"{d} exists and is not empty")
+        d.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.detach().cpu() for k, v in self.module.state_dict().items()}, d / _STATE_FILE)
+        arrays = {}
+        for key, fit in self._pca_fits.items():
+            arrays[f"{key}_components"] = fit.components
+            arrays[f"{key}_mean"] = fit.mean
+            arrays[f"{key}_scale"] = fit.scale
+        np.savez(d / _ARRAYS_FILE, **arrays)
+        meta = {
+            "params": self.params,
+            "batch_key": self.batch_key,
+            "layer": self.layer,
+            "labels_key": self.labels_key,
+            "batch_categories": self.batch_categories_,
+            "feat_scale": self._feat_scale,
+            "history": self.history,
+            "var_names": list(map(str, self.adata.var_names)),
+        }
+        (d / _META_FILE).write_text(json.dumps(meta, indent=1, default=str))
+        self.partition_.to_frame().to_csv(d / "partition.tsv", sep="\t")
+
+    @classmethod
+    def load(cls, dir_path, adata, accelerator: str = "auto") -> "SCHelix":
+        import torch
+
+        d = Path(dir_path)
+        meta = json.loads((d / _META_FILE).read_text())
+        if list(map(str, adata.var_names)) != meta["var_names"]:
+            raise SCHelixInputError("adata.var_names differ from those the model was trained on")
+        p = dict(meta["params"])
+        seed = p.pop("seed")
+        info = {k: p.pop(k) for k in ("epochs", "device") if k in p}
+        part = pd.read_csv(d / "partition.tsv", sep="\t", index_col=0)
+        model = cls(adata, meta["batch_key"], layer=meta["layer"], labels_key=meta["labels_key"],
+                    partition=part, **p)
+        model.partition_.scores = part["score"].reindex(adata.var_names).astype(float)
+        if list(model.batch_categories_) != list(meta["batch_categories"]):
+            raise SCHelixInputError(
+                f"batches of adata {model.batch_categories_} differ from the model's {meta['batch_categories']}"
+            )
+        arr = np.load(d / _ARRAYS_FILE)
+        for key in ("anchor", "variant"):
+            if f"{key}_components" in arr:
+                model._pca_fits[key] = PCAFit(arr[f"{key}_components"], arr[f"{key}_mean"], arr[f"{key}_scale"])
+        model._feat_scale = {k: float(v) for k, v in meta["feat_scale"].items()}
+        device = _resolve_device(accelerator)
+        model._seed = seed
+        model._prepare(seed, device, refit=False)
+        model._build_module().to(device)
+        state = torch.load(d / _STATE_FILE, weights_only=True, map_location=device)
+        model.module.load_state_dict(state)
+        model.history = meta["history"]
+        model._train_info = info
+        model.is_trained_ = True
+        return model
+
+
+def integrate(adata, batch_key: str = "batch", seed: int = 0, layer: str | None = None,
+              labels_key: str | None = None, partition=None, accelerator: str = "auto",
+              num_threads: int = 1, progress_bar: bool = False, max_epochs=None, **hyperparameters) -> np.ndarray:
+    """One-call integration: returns the scHelix embedding (n_cells x n_latent)."""
+    model = SCHelix(adata, batch_key, layer=layer, labels_key=labels_key, partition=partition, **hyperparameters)
+    model.train(accelerator=accelerator, seed=seed, num_threads=num_threads, progress_bar=progress_bar,
+                max_epochs=max_epochs)
+    return model.get_latent_representation()

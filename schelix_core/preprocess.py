@@ -1,0 +1,87 @@
+"""Shared numeric helpers: log-normalisation and a sparse-friendly PCA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def log_normalize(X, target_sum: float = 1e4):
+    """log1p(normalize_total(X, target_sum)) as float32 CSR (sparse in, sparse out)."""
+    if not sp.issparse(X):
+        X = sp.csr_matrix(np.asarray(X))
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    tot = np.asarray(X.sum(axis=1)).ravel()
+    tot[tot == 0] = 1.0
+    scale = (target_sum / tot).astype(np.float32)
+    X.data *= np.repeat(scale, np.diff(X.indptr))
+    np.log1p(X.data, out=X.data)
+    return X
+
+
+def gene_mean_var(X):
+    """Per-gene mean and (population) variance of a sparse or dense matrix."""
+    n = X.shape[0]
+    mean = np.asarray(X.sum(axis=0)).ravel() / n
+    if sp.issparse(X):
+        sq = np.asarray(X.multiply(X).sum(axis=0)).ravel() / n
+    else:
+        sq = (np.asarray(X) ** 2).sum(axis=0) / n
+    var = np.maximum(sq - mean**2, 0.0)
+    return mean.astype(np.float64), var.astype(np.float64)
+
+
+@dataclass
+class PCAFit:
+    components: np.ndarray  # (k, genes)
+    mean: np.ndarray  # (genes,)
+    scale: np.ndarray  # (genes,) multiplier applied after centring
+
+    def transform(self, X):
+        M = (self.components * self.scale[None, :]).T  # genes x k (float64)
+        out = np.asarray(X @ M, dtype=np.float64)
+        out -= ((self.mean * self.scale) @ self.components.T)[None, :]
+        return out.astype(np.float32)
+
+
+def pca(X, n_comps: int = 50, scale: bool = True, seed: int = 0, n_iter: int = 4, max_scale: float = 10.0):
+    """Randomised PCA of ``X`` with implicit centring (never densifies a sparse ``X``).
+
+    Genes are optionally scaled to unit variance (genes of zero variance get weight 0).
+    Returns ``(scores, PCAFit)``; signs are fixed for determinism.
+    """
+    n, p = X.shape
+    k = int(max(1, min(n_comps, n - 1, p - 1)))
+    mean, var = gene_mean_var(X)
+    if scale:
+        sd = np.sqrt(var)
+        d = np.where(sd > 0, 1.0 / np.maximum(sd, 1e-12), 0.0)
+        d = np.minimum(d, max_scale)  # avoid blowing up near-constant genes
+    else:
+        d = np.ones(p)
+    rng = np.random.default_rng(seed)
+    ell = min(p, k + 10)
+
+    def right(M):  # Y @ M with Y = (X - 1 mean^T) diag(d); M is p x l
+        DM = d[:, None] * M
+        return np.asarray(X @ DM.astype(np.float32), dtype=np.float64) - (mean @ DM)[None, :]
+
+    def left(Q):  # Y^T @ Q, Q is n x l -> p x l
+        XtQ = np.asarray(X.T @ Q.astype(np.float32), dtype=np.float64)
+        return d[:, None] * (XtQ - np.outer(mean, Q.sum(axis=0)))
+
+    Q, _ = np.linalg.qr(right(rng.standard_normal((p, ell))))
+    for _ in range(n_iter):
+        Z, _ = np.linalg.qr(left(Q))
+        Q, _ = np.linalg.qr(right(Z))
+    B = left(Q).T  # ell x p
+    Ub, S, Vt = np.linalg.svd(B, full_matrices=False)
+    V = Vt[:k]
+    signs = np.sign(V[np.arange(k), np.abs(V).argmax(axis=1)])
+    signs[signs == 0] = 1
+    V = V * signs[:, None]
+    fit = PCAFit(components=V, mean=mean, scale=d)
+    # exact projection (identical code path to transform(), so refits and reloads agree)
+    return fit.transform(X), fit

@@ -1,0 +1,250 @@
+"""Align-Refine-Fuse training protocol.
+
+Phase 0 (anchor warm-up): anchor encoder + decoder; batch-conditioned reconstruction of the
+anchor features plus InfoNCE with graph neighbours as positives (neighbours from other
+batches preferred). Phase 1 (align): anchor frozen; the variant stream is trained toward
+stop-gradient anchor targets (the cell itself and a graph neighbour as positives), with
+composition-aware batch mixing and batch-conditioned reconstruction of the variant
+features. Phase 2 (refine + fuse): anchor unfrozen at low LR with an L2 drift penalty to its
+phase-0 weights; the fused latent reconstructs both streams' features (so the variant
+stream has to earn its place) and keeps neighbour structure and within-group mixing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .module import SCHelixModule, drift_penalty, group_mixing_loss, info_nce, info_nce_multi
+
+
+@dataclass
+class TrainData:
+    feats_a: list  # list of (n, dim_a) tensors, one per scale
+    feats_v: list | None
+    batch: torch.Tensor  # (n,) long
+    nbr_indptr: torch.Tensor  # CSR of preferred positive neighbours
+    nbr_indices: torch.Tensor
+    n_batches: int
+
+    @property
+    def n(self) -> int:
+        return self.batch.shape[0]
+
+
+def preferred_neighbours(A, batch_codes):
+    """CSR of positive candidates: other-batch graph neighbours when a cell has any, else all."""
+    import scipy.sparse as sp
+
+    A = sp.csr_matrix(A)
+    indptr, indices = A.indptr, A.indices
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(indptr))
+    other = batch_codes[indices] != batch_codes[rows]
+    n_other = np.bincount(rows[other], minlength=A.shape[0])
+    keep = other | (n_other[rows] == 0)
+    P = sp.csr_matrix((np.ones(keep.sum(), dtype=np.float32), (rows[keep], indices[keep])), shape=A.shape)
+    # cells without any neighbour fall back to themselves
+    deg = np.diff(P.indptr)
+    if (deg == 0).any():
+        lone = np.flatnonzero(deg == 0)
+        P = P + sp.csr_matrix((np.ones(len(lone), dtype=np.float32), (lone, lone)), shape=A.shape)
+        P = P.tocsr()
+    P.sort_indices()
+    return torch.from_numpy(P.indptr.astype(np.int64)), torch.from_numpy(P.indices.astype(np.int64))
+
+
+def sample_neighbours(idx, indptr, indices, gen):
+    start = indptr[idx]
+    deg = indptr[idx + 1] - start
+    u = torch.rand(idx.shape[0], generator=gen, device="cpu").to(idx.device)
+    off = torch.clamp((u * deg.float()).long(), max=(deg - 1).clamp(min=0))
+    return indices[start + off]
+
+
+def epochs_for(n: int, batch_size: int, target_steps: int, min_epochs: int = 2, max_epochs: int = 500) -> int:
+    steps_per_epoch = max(1, math.ceil(n / batch_size))
+    return int(np.clip(round(target_steps / steps_per_epoch), min_epochs, max_epochs))
+
+
+def _take(feats, idx):
+    return [f[idx] for f in feats]
+
+
+def _recon(dec, z, batch, target):
+    return torch.mean((dec(z, batch) - target) ** 2)
+
+
+def encode_all(module: SCHelixModule, data: TrainData, what: str = "fused", chunk: int = 8192,
+               ablation=None) -> torch.Tensor:
+    module.eval()
+    outs = []
+    with torch.no_grad():
+        for s in range(0, data.n, chunk):
+            idx = torch.arange(s, min(s + chunk, data.n), device=data.batch.device)
+            z_a = module.enc_a(_take(data.feats_a, idx))
+            if what == "anchor" or not module.has_v:
+                outs.append(z_a)
+                continue
+            z_v = module.enc_v(_take(data.feats_v, idx))
+            if what == "variant":
+                outs.append(z_v)
+            else:
+                outs.append(module.fuse(z_a, z_v))
+    return torch.cat(outs, dim=0)
+
+
+def latent_groups(z: np.ndarray, n_groups: int | None, seed: int) -> np.ndarray:
+    """Clusters of the anchor latent, used to make batch mixing composition-aware."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    n = z.shape[0]
+    if n_groups is None:
+        n_groups = int(np.clip(round(n / 150), 8, 50))
+    n_groups = max(2, min(n_groups, n // 10))
+    if n > 50_000:
+        km = MiniBatchKMeans(n_clusters=n_groups, random_state=seed, n_init=3, batch_size=4096)
+    else:
+        km = KMeans(n_clusters=n_groups, random_state=seed, n_init=3)
+    return km.fit_predict(z.astype(np.float32)).astype(np.int64)
+
+
+def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs: tuple[int, int, int],
+                   seed: int = 0, progress_bar: bool = True, device: torch.device | str = "cpu"):
+    """Run phases 0-2 (as the ablation allows). Returns a history dict of per-epoch losses."""
+    from tqdm.auto import tqdm
+
+    ablation = params.get("ablation")
+    bs = int(params["batch_size"])
+    tau = float(params["temperature"])
+    lr = float(params["lr"])
+    wd = float(params["weight_decay"])
+    w_rec = float(params["recon_weight"])
+    w_con = float(params["contrast_weight"])
+    w_mix = float(params["mix_weight"])
+    w_drift = float(params["drift_weight"])
+    gen = torch.Generator().manual_seed(seed)
+    n = data.n
+    n_b = data.n_batches
+    history: dict[str, list[float]] = {"phase0": [], "phase1": [], "phase2": []}
+    run_p1 = module.has_v and ablation not in ("no_align", "no_refine")
+    run_p2 = ablation != "no_refine"
+    total_epochs = epochs[0] + (epochs[1] if run_p1 else 0) + (epochs[2] if run_p2 else 0)
+    bar = tqdm(total=total_epochs, disable=not progress_bar, desc="scHelix", leave=False)
+    x0_a = data.feats_a[0]
+    x0_v = data.feats_v[0] if module.has_v else None
+    dev = data.batch.device
+
+    def batches():
+        perm = torch.randperm(n, generator=gen).to(dev)
+        n_full = max(1, n // bs)
+        for i in range(n_full):
+            idx = perm[i * bs:(i + 1) * bs] if i < n_full - 1 else perm[i * bs:]
+            if idx.shape[0] >= 2:
+                yield idx
+
+    def run_phase(name, n_epochs, step_fn, params_groups):
+        opt = torch.optim.AdamW(params_groups, weight_decay=wd)
+        for ep in range(n_epochs):
+            module.train()
+            tot, cnt = 0.0, 0
+            for idx in batches():
+                loss = step_fn(idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for g in params_groups for p in g["params"]], 5.0)
+                opt.step()
+                tot += float(loss.detach()) * idx.shape[0]
+                cnt += idx.shape[0]
+            history[name].append(tot / max(cnt, 1))
+            bar.set_postfix_str(f"{name} loss={history[name][-1]:.4f}")
+            bar.set_description(f"scHelix {name}")
+            bar.update(1)
+
+    # ---------------------------------------------------------------- phase 0
+    def step0(idx):
+        j = sample_neighbours(idx, data.nbr_indptr, data.nbr_indices, gen)
+        z_i = module.enc_a(_take(data.feats_a, idx))
+        z_j = module.enc_a(_take(data.feats_a, j))
+        b = data.batch[idx]
+        return w_rec * _recon(module.dec_a, z_i, b, x0_a[idx]) + w_con * info_nce(z_i, z_j, tau)
+
+    p0_params = list(module.enc_a.parameters()) + list(module.dec_a.parameters())
+    run_phase("phase0", epochs[0], step0, [{"params": p0_params, "lr": lr}])
+
+    # groups for composition-aware mixing (clusters of the warm anchor latent)
+    z_anchor = encode_all(module, data, "anchor").cpu().numpy()
+    groups_np = latent_groups(z_anchor, params.get("n_mix_groups"), seed)
+    groups = torch.from_numpy(groups_np).to(dev)
+    n_groups = int(groups_np.max()) + 1
+    anchor_ref = {k: v.detach().clone() for k, v in module.enc_a.named_parameters()}
+
+    if ablation == "no_refine":
+        bar.close()
+        return history, groups_np
+
+    # ---------------------------------------------------------------- phase 1
+    def align_terms(idx, j, z_v):
+        with torch.no_grad():
+            t_i = module.enc_a(_take(data.feats_a, idx))
+            t_j = module.enc_a(_take(data.feats_a, j))
+        return info_nce_multi(z_v, [t_i, t_j], tau)
+
+    if run_p1:
+        for p in module.enc_a.parameters():
+            p.requires_grad_(False)
+
+        def step1(idx):
+            j = sample_neighbours(idx, data.nbr_indptr, data.nbr_indices, gen)
+            z_v = module.enc_v(_take(data.feats_v, idx))
+            b = data.batch[idx]
+            loss = w_con * align_terms(idx, j, z_v)
+            loss = loss + w_mix * group_mixing_loss(z_v, b, groups[idx], n_b, n_groups)
+            loss = loss + w_rec * _recon(module.dec_v, z_v, b, x0_v[idx])
+            return loss
+
+        module.enc_a.eval()
+        p1_params = list(module.enc_v.parameters()) + list(module.dec_v.parameters())
+        run_phase("phase1", epochs[1], step1, [{"params": p1_params, "lr": lr}])
+        for p in module.enc_a.parameters():
+            p.requires_grad_(True)
+
+    if not run_p2:
+        bar.close()
+        return history, groups_np
+
+    # ---------------------------------------------------------------- phase 2
+    concat = module.has_v and module.fusion == "concat"
+
+    def step2(idx):
+        j = sample_neighbours(idx, data.nbr_indptr, data.nbr_indices, gen)
+        b = data.batch[idx]
+        z_a = module.enc_a(_take(data.feats_a, idx))
+        z_aj = module.enc_a(_take(data.feats_a, j))
+        if module.has_v:
+            z_v = module.enc_v(_take(data.feats_v, idx))
+            z_vj = module.enc_v(_take(data.feats_v, j))
+            z = module.fuse(z_a, z_v)
+            zj = module.fuse(z_aj, z_vj)
+            dec_a = module.dec_a_cat if concat else module.dec_a
+            dec_v = module.dec_v_cat if concat else module.dec_v
+            loss = w_rec * (_recon(dec_a, z, b, x0_a[idx]) + _recon(dec_v, z, b, x0_v[idx]))
+            loss = loss + 0.5 * w_con * info_nce_multi(z_v, [z_a.detach(), z_aj.detach()], tau)
+        else:
+            z, zj = z_a, z_aj
+            loss = w_rec * _recon(module.dec_a, z, b, x0_a[idx])
+        loss = loss + w_con * info_nce(z, zj, tau)
+        loss = loss + w_mix * group_mixing_loss(z, b, groups[idx], n_b, n_groups)
+        loss = loss + w_drift * drift_penalty(module.enc_a, anchor_ref)
+        return loss
+
+    rest = [p for name, p in module.named_parameters() if not name.startswith("enc_a.")]
+    groups_p2 = [
+        {"params": list(module.enc_a.parameters()), "lr": lr * float(params["anchor_lr_factor"])},
+        {"params": rest, "lr": lr},
+    ]
+    run_phase("phase2", epochs[2], step2, groups_p2)
+    bar.close()
+    return history, groups_np

@@ -1,0 +1,93 @@
+"""Config validation and incremental re-runs, through snakemake's dry run (fast, no jobs run)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(REPO)]
+
+
+def dry_run(tmp_path: Path, config: dict, *extra):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run(SNAKEMAKE + ["--configfile", str(path), "--cores", "1", "-n", "--quiet", "rules", *extra],
+                          capture_output=True, text=True)
+
+
+def base_config(tmp_path):
+    return yaml.safe_load((REPO / "config" / "test.yaml").read_text()) | {"results_dir": str(tmp_path / "res")}
+
+
+def test_unknown_key_fails_naming_the_key(tmp_path):
+    config = base_config(tmp_path) | {"metircs": {"engine": "scib"}}
+    proc = dry_run(tmp_path, config)
+    assert proc.returncode != 0
+    assert "metircs" in proc.stdout + proc.stderr
+
+
+def test_unknown_method_fails(tmp_path):
+    config = base_config(tmp_path) | {"methods": ["harmony", "not_a_method"]}
+    proc = dry_run(tmp_path, config)
+    assert proc.returncode != 0 and "not_a_method" in proc.stdout + proc.stderr
+
+
+def test_unsafe_dataset_name_fails(tmp_path):
+    config = base_config(tmp_path)
+    config["datasets"] = {"../escape": config["datasets"]["tiny"]}
+    proc = dry_run(tmp_path, config)
+    assert proc.returncode != 0 and "../escape" in proc.stdout + proc.stderr
+
+
+def planned_jobs(proc) -> dict:
+    counts = {}
+    for line in proc.stdout.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match and match.group(1) not in ("total", "job"):
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def test_adding_a_method_seed_or_dataset_plans_only_new_jobs(tmp_path):
+    """After a finished run (simulated by touching its outputs), extending the config plans only new work."""
+    config = base_config(tmp_path) | {"methods": ["unintegrated", "harmony"], "seeds": [0]}
+    first = dry_run(tmp_path, config)
+    assert first.returncode == 0, first.stderr
+    assert planned_jobs(first)["integrate"] == 2
+    # Mark every planned job as done without running it: create each output, then --touch.
+    cfg = ["--configfile", str(tmp_path / "config.yaml"), "--cores", "1"]
+    summary = subprocess.run(SNAKEMAKE + cfg + ["--summary"], capture_output=True, text=True, check=True)
+    results = Path(config["results_dir"])
+    for line in summary.stdout.splitlines()[1:]:
+        output = Path(line.split("\t")[0])
+        paths = [output]
+        if output.parent.parent.name == "integrated":  # its benchmark file is an input of the aggregation
+            dataset, method = output.parents[2].name, output.parent.name
+            paths.append(results / "benchmarks" / "integrate" / dataset / method / f"{output.stem}.tsv")
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+    touched = subprocess.run(SNAKEMAKE + cfg + ["--touch", "--quiet", "all"], capture_output=True, text=True)
+    assert touched.returncode == 0, touched.stderr
+    nothing = dry_run(tmp_path, config)
+    assert planned_jobs(nothing) == {}, nothing.stdout
+
+    more_methods = dry_run(tmp_path, config | {"methods": ["unintegrated", "harmony", "control_floor"]})
+    jobs = planned_jobs(more_methods)
+    assert jobs["integrate"] == 1 and jobs["metrics"] == 1
+    assert "qc_preprocess" not in jobs and "load_dataset" not in jobs
+    assert jobs["aggregate_metrics"] == 1
+
+    more_seeds = dry_run(tmp_path, config | {"seeds": [0, 1]})
+    jobs = planned_jobs(more_seeds)
+    assert jobs["integrate"] == 2 and jobs["metrics"] == 2 and "qc_preprocess" not in jobs
+
+    datasets = dict(config["datasets"])
+    datasets["second"] = {"simulate": {"n_cells": 300, "n_genes": 200, "seed": 9}}
+    more_data = dry_run(tmp_path, config | {"datasets": datasets})
+    jobs = planned_jobs(more_data)
+    assert jobs["load_dataset"] == 1 and jobs["qc_preprocess"] == 1 and jobs["integrate"] == 2

@@ -1,0 +1,179 @@
+import subprocess
+import sys
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import schelix_core
+from schelix_core import graph
+from schelix_core.checks import SCHelixInputError
+from schelix_core.model import ABLATIONS, SCHelix, integrate
+from schelix_core.partition import partition_genes
+from schelix_core.preprocess import log_normalize, pca
+from tests.schelix_fixtures import FAST_EPOCHS, knn_batch_entropy_and_accuracy, small_sim
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return small_sim()
+
+
+@pytest.fixture(scope="module")
+def sim_partition(sim):
+    return partition_genes(sim, "batch", seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(sim, sim_partition):
+    m = SCHelix(sim, "batch", partition=sim_partition)
+    m.train(seed=0, max_epochs=(8, 8, 8), progress_bar=False, accelerator="cpu")
+    return m
+
+
+def test_public_api_exports():
+    for name in ("SCHelix", "integrate", "partition_genes", "SCHelixInputError", "ABLATIONS"):
+        assert hasattr(schelix_core, name)
+
+
+def test_import_is_light():
+    code = "import sys, schelix_core; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_each_phase_loss_falls(trained):
+    for phase in ("phase0", "phase1", "phase2"):
+        h = trained.history[phase]
+        assert len(h) == 8
+        assert h[-1] < h[0], (phase, h)
+
+
+def test_params_recorded(trained):
+    p = trained.params
+    assert p["seed"] == 0 and p["n_latent"] == 32 and p["alpha_max"] == 0.2 and p["epochs"] == [8, 8, 8]
+
+
+def test_embedding_shape_and_gate_bound(trained, sim):
+    z = trained.get_latent_representation()
+    assert z.shape == (sim.n_obs, 32) and np.isfinite(z).all()
+    assert trained.gate_weights().max() <= 0.2 + 1e-6
+
+
+def test_same_seed_same_embedding(sim, sim_partition, trained):
+    m = SCHelix(sim, "batch", partition=sim_partition)
+    m.train(seed=0, max_epochs=(8, 8, 8), progress_bar=False, accelerator="cpu")
+    np.testing.assert_array_equal(m.get_latent_representation(), trained.get_latent_representation())
+
+
+def test_different_seed_differs(sim, sim_partition, trained):
+    m = SCHelix(sim, "batch", partition=sim_partition)
+    m.train(seed=1, max_epochs=(8, 8, 8), progress_bar=False, accelerator="cpu")
+    assert not np.allclose(m.get_latent_representation(), trained.get_latent_representation())
+
+
+def test_save_load_roundtrip(trained, sim, tmp_path):
+    trained.save(tmp_path / "model")
+    loaded = SCHelix.load(tmp_path / "model", sim, accelerator="cpu")
+    np.testing.assert_allclose(loaded.get_latent_representation(), trained.get_latent_representation(),
+                               atol=1e-5)
+    assert loaded.params["seed"] == 0
+    assert (loaded.partition_.roles == trained.partition_.roles).all()
+
+
+def test_features_cached_once_per_fit(sim, sim_partition, monkeypatch):
+    calls = {"n": 0}
+    orig = graph.diffuse
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return orig(*args, **kwargs)
+
+    monkeypatch.setattr(graph, "diffuse", counting)
+    m = SCHelix(sim, "batch", partition=sim_partition)
+    m.train(seed=0, max_epochs=FAST_EPOCHS, progress_bar=False, accelerator="cpu")
+    assert calls["n"] == 2  # one per stream, once per fit
+    m.get_latent_representation()
+    m.get_latent_representation("anchor")
+    assert calls["n"] == 2
+    for f in m._data.feats_a + m._data.feats_v:
+        assert not f.requires_grad
+
+
+@pytest.mark.parametrize("ablation", ABLATIONS)
+def test_ablations_run(sim, sim_partition, ablation):
+    m = SCHelix(sim, "batch", partition=sim_partition, ablation=ablation)
+    m.train(seed=0, max_epochs=FAST_EPOCHS, progress_bar=False, accelerator="cpu")
+    z = m.get_latent_representation()
+    d = 64 if ablation == "concat" else 32
+    assert z.shape == (sim.n_obs, d) and np.isfinite(z).all()
+    if ablation == "no_diffusion":
+        assert len(m._data.feats_a) == 1
+    if ablation == "no_partition":
+        assert m._data.feats_v is None and m._data.feats_a[0].shape[1] == 50
+    if ablation == "no_refine":
+        assert m.history["phase1"] == [] and m.history["phase2"] == []
+    if ablation == "no_align":
+        assert m.history["phase1"] == [] and len(m.history["phase2"]) == FAST_EPOCHS[2]
+
+
+def test_gpu_request_without_cuda_raises(sim, sim_partition, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    m = SCHelix(sim, "batch", partition=sim_partition)
+    for acc in ("gpu", "cuda"):
+        with pytest.raises(SCHelixInputError, match="CUDA is not available"):
+            m.train(accelerator=acc, max_epochs=FAST_EPOCHS, progress_bar=False)
+
+
+def test_bad_inputs_raise(sim):
+    with pytest.raises(SCHelixInputError, match="not found"):
+        SCHelix(sim, "btch")
+    with pytest.raises(SCHelixInputError, match="ablation"):
+        SCHelix(sim, "batch", ablation="nope")
+    with pytest.raises(SCHelixInputError, match="unknown hyperparameters"):
+        SCHelix(sim, "batch", n_latnt=3)
+    bad = pd.Series("anchor", index=sim.var_names[:-1])
+    with pytest.raises(SCHelixInputError, match="missing"):
+        SCHelix(sim, "batch", partition=bad)
+    all_anchor = pd.Series("anchor", index=sim.var_names)
+    m = SCHelix(sim, "batch", partition=all_anchor)
+    with pytest.raises(SCHelixInputError, match="variant genes"):
+        m.train(max_epochs=1, progress_bar=False)
+    logged = sim.copy()
+    logged.X = log_normalize(logged.X)
+    with pytest.raises(SCHelixInputError, match="raw counts"):
+        SCHelix(logged, "batch")
+
+
+def test_integration_quality():
+    """Mixes batches far better than uncorrected PCA while keeping cell types separable."""
+    adata = small_sim(n_cells=1500, n_genes=500, seed=0)
+    b = adata.obs["batch"].cat.codes.values
+    y = adata.obs["cell_type"].cat.codes.values
+    pcs, _ = pca(log_normalize(adata.X), 30)
+    ent_pca, acc_pca = knn_batch_entropy_and_accuracy(pcs, b, y)
+    z = integrate(adata, "batch", seed=0, accelerator="cpu")
+    ent, acc = knn_batch_entropy_and_accuracy(z, b, y)
+    assert ent > ent_pca + 0.3, (ent, ent_pca)
+    assert acc > 0.9, acc
+
+
+def test_cli_integrate_and_partition(tmp_path):
+    adata = small_sim(n_cells=400, n_genes=200, seed=1)
+    src = tmp_path / "in.h5ad"
+    adata.write_h5ad(src)
+    from schelix_core.cli import main
+
+    assert main(["partition", str(src), str(tmp_path / "p.tsv"), "--batch-key", "batch"]) == 0
+    part = pd.read_csv(tmp_path / "p.tsv", sep="\t", index_col=0)
+    assert set(part["role"]) == {"anchor", "variant"} and len(part) == 200
+    out = tmp_path / "out.h5ad"
+    rc = main(["integrate", str(src), str(out), "--batch-key", "batch", "--seed", "0", "--partition",
+               str(tmp_path / "p.tsv"), "--param", "n_latent=8", "--max-epochs", "2,2,2", "--no-progress"])
+    assert rc == 0
+    res = ad.read_h5ad(out)
+    assert res.obsm["X_schelix"].shape == (400, 8)
+    assert not list(tmp_path.glob(".schelix-*"))
+    assert main(["integrate", str(src), str(out), "--batch-key", "bach", "--no-progress"]) == 2

@@ -1,0 +1,72 @@
+import torch
+
+from schelix_core.module import FusionGate, SCHelixModule, group_mixing_loss, info_nce, drift_penalty
+
+
+def test_gate_effective_weight_is_bounded():
+    torch.manual_seed(0)
+    gate = FusionGate(16, alpha_max=0.2, bounded=True)
+    with torch.no_grad():
+        for p in gate.parameters():
+            p.mul_(50.0)  # extreme weights saturate tanh and sigmoid
+        gate.a.fill_(100.0)
+    for _ in range(20):
+        za, zv = torch.randn(256, 16) * 10, torch.randn(256, 16) * 10
+        w = gate.gate(za, zv).abs().detach()
+        assert float(w.max()) <= 0.2 + 1e-6
+        # and the fused output never departs from z_A by more than alpha_max * |W z_V|
+        dev = (gate(za, zv) - za).abs()
+        assert torch.all(dev <= 0.2 * gate.W(zv).abs() + 1e-4)
+    assert float(gate.alpha.detach()) <= 0.2 + 1e-6
+
+
+def test_unbounded_gate_can_exceed_bound():
+    torch.manual_seed(0)
+    gate = FusionGate(16, alpha_max=0.2, bounded=False)
+    w = gate.gate(torch.randn(256, 16) * 10, torch.randn(256, 16) * 10).abs().detach()
+    assert float(w.max()) > 0.2
+
+
+def test_gate_input_stops_gradient_of_variant():
+    gate = FusionGate(4)
+    za = torch.randn(8, 4)
+    zv = torch.randn(8, 4, requires_grad=True)
+    gate.gate(za, zv).sum().backward()
+    assert zv.grad is None or torch.all(zv.grad == 0)
+
+
+def test_info_nce_prefers_matched_pairs():
+    torch.manual_seed(0)
+    z = torch.randn(64, 8)
+    assert info_nce(z, z + 0.01 * torch.randn_like(z)) < info_nce(z, torch.randn(64, 8))
+
+
+def test_group_mixing_ignores_composition_differences():
+    """Batches that differ only in cell-type composition (groups) incur no loss; a batch
+    shift within a group does."""
+    torch.manual_seed(0)
+    n = 400
+    group = torch.randint(0, 2, (n,))
+    batch = torch.randint(0, 2, (n,))
+    # batch 0 mostly group 0, batch 1 mostly group 1: composition differs strongly
+    group = torch.where(torch.rand(n) < 0.9, batch, 1 - batch)
+    centers = torch.tensor([[0.0, 0.0], [10.0, 10.0]])
+    z = centers[group] + 0.01 * torch.randn(n, 2)
+    loss_ok = group_mixing_loss(z, batch, group, n_batches=2, n_groups=2)
+    shifted = z + 3.0 * batch[:, None].float()
+    loss_bad = group_mixing_loss(shifted, batch, group, n_batches=2, n_groups=2)
+    assert float(loss_ok) < 1e-3
+    assert float(loss_bad) > 1.0
+
+
+def test_module_shapes_and_drift():
+    m = SCHelixModule(dim_a=10, dim_v=6, n_scales=3, n_batches=2, n_latent=8)
+    fa = [torch.randn(5, 10) for _ in range(3)]
+    fv = [torch.randn(5, 6) for _ in range(3)]
+    za, zv = m.enc_a(fa), m.enc_v(fv)
+    assert m.fuse(za, zv).shape == (5, 8)
+    assert m.dec_a(za, torch.tensor([0, 1, 0, 1, 1])).shape == (5, 10)
+    ref = {k: v.detach().clone() for k, v in m.enc_a.named_parameters()}
+    assert float(drift_penalty(m.enc_a, ref).detach()) == 0.0
+    mc = SCHelixModule(dim_a=10, dim_v=6, n_scales=3, n_batches=2, n_latent=8, fusion="concat")
+    assert mc.fuse(mc.enc_a(fa), mc.enc_v(fv)).shape == (5, 16)

@@ -1,0 +1,93 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from schelix_core.checks import SCHelixInputError
+from schelix_core.partition import PartitionResult, coerce_partition, group_eta2, partition_genes
+from schelix_core.simulate import simulate
+from tests.schelix_fixtures import small_sim
+
+
+def precision_recall(adata, res):
+    truth = adata.var["batch_affected"].values
+    pred = (res.roles == "variant").values
+    tp = (truth & pred).sum()
+    return tp / max(pred.sum(), 1), tp / truth.sum()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_partition_recovers_batch_genes(seed):
+    """Default settings, simulate() defaults: variants match the simulator's batch genes."""
+    adata = simulate(seed=seed)
+    res = partition_genes(adata, "batch", seed=0)
+    prec, rec = precision_recall(adata, res)
+    assert prec >= 0.8 and rec >= 0.8, (seed, prec, rec)
+    # anchors keep at least half of the variance; both roles present
+    assert res.anchor_variance_share >= 0.5
+    assert set(res.roles.unique()) == {"anchor", "variant"}
+    assert res.n_groups >= 1
+    assert list(res.scores.index) == list(adata.var_names)
+    assert np.isfinite(res.threshold)
+
+
+def test_partition_with_labels_and_to_frame():
+    adata = simulate(seed=0, n_cells=1500, n_genes=500)
+    res = partition_genes(adata, "batch", labels_key="cell_type", seed=0)
+    prec, rec = precision_recall(adata, res)
+    assert prec >= 0.8 and rec >= 0.8
+    df = res.to_frame()
+    assert list(df.columns) == ["score", "role"] and df.shape[0] == adata.n_vars
+    # round trip through the roles Series
+    back = coerce_partition(df, adata.var_names)
+    assert (back.roles == res.roles).all()
+
+
+def test_partition_is_deterministic():
+    adata = small_sim()
+    r1 = partition_genes(adata, "batch", seed=3)
+    r2 = partition_genes(adata, "batch", seed=3)
+    pd.testing.assert_series_equal(r1.scores, r2.scores)
+    assert (r1.roles == r2.roles).all()
+
+
+def test_variance_guard_keeps_half_for_anchors():
+    adata = small_sim()
+    res = partition_genes(adata, "batch", seed=0, variant_score_share=1.0, noise_z=0.0)
+    assert res.anchor_variance_share >= 0.5 - 1e-9
+    assert (res.roles == "anchor").sum() >= 20
+
+
+def test_eta2_matches_direct_computation():
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.poisson(1.0, size=(200, 6)).astype(np.float32))
+    groups = rng.integers(0, 3, 200)
+    batches = rng.integers(0, 2, 200)
+    eta, n_ok, _ = group_eta2(X, groups, batches, 3, 2, min_cells_per_batch=5)
+    D = X.toarray().astype(float)
+    exp = np.zeros(6)
+    wsum = np.zeros(6)
+    for g in range(3):
+        m = groups == g
+        x = D[m]
+        tot = ((x - x.mean(0)) ** 2).sum(0)
+        bt = sum((batches[m] == b).sum() * (x[batches[m] == b].mean(0) - x.mean(0)) ** 2 for b in range(2))
+        ok = tot > 0
+        exp += np.where(ok, bt / np.where(ok, tot, 1), 0) * m.sum() * ok
+        wsum += m.sum() * ok
+    np.testing.assert_allclose(eta, exp / wsum, rtol=1e-4, atol=1e-6)
+    assert n_ok == 3
+
+
+def test_batch_pure_groups_raise():
+    adata = small_sim()
+    with pytest.raises(SCHelixInputError, match="no group"):
+        partition_genes(adata, "batch", groups=adata.obs["batch"].values)
+
+
+def test_from_roles_validation():
+    names = pd.Index(["a", "b", "c"])
+    with pytest.raises(SCHelixInputError, match="missing"):
+        PartitionResult.from_roles(pd.Series(["anchor", "variant"], index=["a", "b"]), names)
+    with pytest.raises(SCHelixInputError, match="roles must be"):
+        PartitionResult.from_roles(pd.Series(["anchor", "x", "variant"], index=names), names)
