@@ -37,7 +37,11 @@ EXACT_KNN_MAX_CELLS = 50_000
 
 
 def nearest_neighbors(X: np.ndarray, n_neighbors: int, seed: int = 0):
-    """kNN including self. Exact (sklearn) for small data: no numba compilation per job."""
+    """kNN including self. Exact (sklearn) up to EXACT_KNN_MAX_CELLS cells, pynndescent above.
+
+    Exact search on small data is as accurate as pynndescent and skips its numba compilation,
+    which otherwise costs each metrics job (a fresh process) a minute on two cores.
+    """
     from scib_metrics.nearest_neighbors import NeighborsResults
 
     n_neighbors = min(n_neighbors, X.shape[0])
@@ -46,9 +50,24 @@ def nearest_neighbors(X: np.ndarray, n_neighbors: int, seed: int = 0):
 
         dist, idx = NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors(X)
         return NeighborsResults(indices=idx, distances=dist.astype(np.float32))
-    from scib_metrics.nearest_neighbors import pynndescent
+    return _PYNNDESCENT(X, n_neighbors=n_neighbors, random_state=seed)
 
-    return pynndescent(X, n_neighbors=n_neighbors, random_state=seed)
+
+def _use_fast_neighbors_in_scib_metrics() -> None:
+    """kBET's diffusion neighbours in scib-metrics call pynndescent directly: route them here."""
+    global _PYNNDESCENT
+    import scib_metrics.nearest_neighbors as nn_module
+
+    if nn_module.pynndescent is not _scib_neighbors:
+        _PYNNDESCENT = nn_module.pynndescent
+        nn_module.pynndescent = _scib_neighbors
+
+
+def _scib_neighbors(X, n_neighbors, random_state=0, n_jobs=1):
+    return nearest_neighbors(np.asarray(X), n_neighbors, seed=random_state)
+
+
+_PYNNDESCENT = None
 
 
 def graph_to_neighbors(distances: sp.spmatrix):
@@ -76,6 +95,8 @@ def graph_to_neighbors(distances: sp.spmatrix):
 def _scib_metrics_embedding(emb, pre, batches, labels, seed):
     import scib_metrics
 
+    _use_fast_neighbors_in_scib_metrics()
+
     nn = nearest_neighbors(emb, max(NEIGHBOR_SIZES), seed)
     sub = {k: nn.subset_neighbors(min(k, nn.n_neighbors)) for k in NEIGHBOR_SIZES}
     values = {
@@ -96,6 +117,8 @@ def _scib_metrics_embedding(emb, pre, batches, labels, seed):
 def _scib_metrics_graph(distances, batches, labels, seed):
     import scib_metrics
 
+    _use_fast_neighbors_in_scib_metrics()
+
     nn = graph_to_neighbors(distances)
     values = {
         "clisi_knn": scib_metrics.clisi_knn(nn, labels),
@@ -108,16 +131,32 @@ def _scib_metrics_graph(distances, batches, labels, seed):
     return values
 
 
+def check_scib_lisi_binary() -> None:
+    """scib's LISI runs a prebuilt ``knn_graph.o``; scib ignores its exit code and fails later
+    with a misleading FileNotFoundError. Check it runs here, and say how to rebuild it if not."""
+    import subprocess
+    from pathlib import Path
+
+    import scib
+
+    folder = Path(scib.__file__).parent / "knn_graph"
+    proc = subprocess.run([str(folder / "knn_graph.o")], capture_output=True, text=True)
+    if "not found" in proc.stderr or proc.returncode not in (0, 1):
+        raise RuntimeError(
+            f"scib's LISI binary {folder / 'knn_graph.o'} does not run on this machine ({proc.stderr.strip()[:200]}); "
+            f"rebuild it: cd {folder} && g++ -std=c++11 -O3 knn_graph.cpp -o knn_graph.o"
+        )
+
+
 def _scib_engine(pre_adata, out_adata, batch_key, label_key, seed):
     """The original scib package (Luecken et al. 2022), for comparison with published tables."""
     try:
         import scib
     except ImportError as exc:
-        raise RuntimeError(
-            "metrics engine 'scib' needs the scib package (pip install scib==1.1.7; see README for its "
-            "knn_graph recompilation on Debian 12)"
-        ) from exc
+        raise RuntimeError("metrics engine 'scib' needs the scib package: pip install -e '.[scib]'") from exc
     import anndata as ad
+
+    check_scib_lisi_binary()
 
     adata = ad.AnnData(obs=pre_adata.obs[[batch_key, label_key]].copy())
     adata.obsm["X_pca"] = pre_adata.obsm["X_pca"]

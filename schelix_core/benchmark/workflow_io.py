@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import traceback
 from pathlib import Path
 
 
@@ -13,7 +14,11 @@ def logged(snakemake):
     log = Path(snakemake.log[0])
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
-        yield
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc()  # the reason belongs in the job's own log, not only the scheduler's
+            raise
 
 
 def atomic_path(path: str | os.PathLike) -> Path:
