@@ -168,6 +168,10 @@ def _scib_engine(pre_adata, out_adata, batch_key, label_key, seed):
     else:
         adata.obsm["X_emb"] = out_adata.obsm["X_emb"]
         scib.preprocessing.reduce_data(adata, n_top_genes=None, pca=False, neighbors=True, use_rep="X_emb")
+    # scib's LISI binary reads the graph as Matrix Market and needs it row-major with sorted columns.
+    connectivities = sp.csr_matrix(adata.obsp["connectivities"])
+    connectivities.sort_indices()
+    adata.obsp["connectivities"] = connectivities
     scib.metrics.cluster_optimal_resolution(adata, label_key=label_key, cluster_key="cluster")
     values = {
         "nmi_leiden": scib.metrics.nmi(adata, "cluster", label_key),
@@ -180,7 +184,7 @@ def _scib_engine(pre_adata, out_adata, batch_key, label_key, seed):
         values["silhouette_label"] = scib.metrics.silhouette(adata, label_key=label_key, embed="X_emb")
         values["bras"] = scib.metrics.silhouette_batch(adata, batch_key, label_key, embed="X_emb")
         values["isolated_labels"] = scib.metrics.isolated_labels_asw(adata, label_key, batch_key, embed="X_emb")
-        values["pcr_comparison"] = scib.metrics.pcr_comparison(adata, adata, covariate=batch_key, embed="X_emb")
+        values["pcr_comparison"] = scib.metrics.pcr_comparison(pre_adata, adata, covariate=batch_key, embed="X_emb")
     return values
 
 
