@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +122,7 @@ class SCHelix:
         self._pca_fits: dict[str, PCAFit] = {}
         self._feat_scale: dict[str, float] = {}
         self._train_info: dict = {}
+        self.timings_: dict[str, float] = {}
 
     # ------------------------------------------------------------------ properties
     @property
@@ -172,20 +174,34 @@ class SCHelix:
 
         from .training import TrainData, preferred_neighbours
 
+        clock = time.perf_counter()
+
+        def lap(stage):
+            nonlocal clock
+            now = time.perf_counter()
+            self.timings_[stage] = now - clock
+            clock = now
+
         self._ensure_partition(seed)
+        lap("partition")
         X, _ = get_counts(self.adata, self.layer)
         Xlog = log_normalize(X)
         streams = self.streams_
         scales = (0,) if self._params["ablation"] == "no_diffusion" else self._params["diffusion_scales"]
         xa = self._stream_features(Xlog, streams["anchor"], "anchor", self._params["n_pcs_anchor"], seed, refit)
-        A = graph.batch_balanced_knn(xa, self._batch_codes, k=int(self._params["n_neighbors"]), seed=seed)
-        A_hat = graph.to_torch_sparse(graph.normalized_adjacency(A)).to(device)
-        feats_a = [f.to(device) for f in graph.diffuse(A_hat, torch.from_numpy(xa).to(device), scales)]
-        feats_v = None
+        xv = None
         if "variant" in streams:
             xv = self._stream_features(Xlog, streams["variant"], "variant", self._params["n_pcs_variant"],
                                        seed, refit)
+        lap("pca")
+        A = graph.batch_balanced_knn(xa, self._batch_codes, k=int(self._params["n_neighbors"]), seed=seed)
+        A_hat = graph.to_torch_sparse(graph.normalized_adjacency(A)).to(device)
+        lap("graph")
+        feats_a = [f.to(device) for f in graph.diffuse(A_hat, torch.from_numpy(xa).to(device), scales)]
+        feats_v = None
+        if xv is not None:
             feats_v = [f.to(device) for f in graph.diffuse(A_hat, torch.from_numpy(xv).to(device), scales)]
+        lap("diffusion_cache")
         indptr, indices = preferred_neighbours(A, self._batch_codes)
         self._graph = A
         self._data = TrainData(
@@ -267,7 +283,8 @@ class SCHelix:
             if e is not None:
                 epochs[i] = int(e)
         self.history, groups = train_protocol(self.module, self._data, self._params, tuple(epochs),
-                                              seed=self._seed, progress_bar=progress_bar, device=device)
+                                              seed=self._seed, progress_bar=progress_bar, device=device,
+                                              timings=self.timings_)
         self._mix_groups = groups
         self._train_info = {"epochs": list(epochs), "device": str(device)}
         self.is_trained_ = True
@@ -288,8 +305,10 @@ class SCHelix:
         what = which
         if self._params["ablation"] == "no_refine" and which == "fused":
             what = "anchor"
-        z = encode_all(self.module, self._data, what)
-        return z.detach().cpu().numpy().astype(np.float32)
+        start = time.perf_counter()
+        z = encode_all(self.module, self._data, what).detach().cpu().numpy().astype(np.float32)
+        self.timings_["embedding"] = time.perf_counter() - start
+        return z
 
     def gate_weights(self) -> np.ndarray:
         """Per-cell, per-dimension effective gate weight |alpha * tanh(g)| (gate fusion only)."""

@@ -111,10 +111,23 @@ def latent_groups(z: np.ndarray, n_groups: int | None, seed: int) -> np.ndarray:
     return km.fit_predict(z.astype(np.float32)).astype(np.int64)
 
 
+def _synchronize(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
 def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs: tuple[int, int, int],
-                   seed: int = 0, progress_bar: bool = True, device: torch.device | str = "cpu"):
-    """Run phases 0-2 (as the ablation allows). Returns a history dict of per-epoch losses."""
+                   seed: int = 0, progress_bar: bool = True, device: torch.device | str = "cpu",
+                   timings: dict | None = None):
+    """Run phases 0-2 (as the ablation allows). Returns a history dict of per-epoch losses.
+
+    Wall seconds of each phase go into ``timings`` when given (for the scaling benchmark).
+    """
+    import time
+
     from tqdm.auto import tqdm
+
+    timings = {} if timings is None else timings
 
     ablation = params.get("ablation")
     bs = int(params["batch_size"])
@@ -146,6 +159,7 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
                 yield idx
 
     def run_phase(name, n_epochs, step_fn, params_groups):
+        start = time.perf_counter()
         opt = torch.optim.AdamW(params_groups, weight_decay=wd)
         for ep in range(n_epochs):
             module.train()
@@ -162,6 +176,8 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
             bar.set_postfix_str(f"{name} loss={history[name][-1]:.4f}")
             bar.set_description(f"scHelix {name}")
             bar.update(1)
+        _synchronize(device)
+        timings[f"train_{name}"] = time.perf_counter() - start
 
     # ---------------------------------------------------------------- phase 0
     def step0(idx):

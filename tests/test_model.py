@@ -177,3 +177,11 @@ def test_cli_integrate_and_partition(tmp_path):
     assert res.obsm["X_schelix"].shape == (400, 8)
     assert not list(tmp_path.glob(".schelix-*"))
     assert main(["integrate", str(src), str(out), "--batch-key", "bach", "--no-progress"]) == 2
+
+
+def test_stage_timings_are_recorded(trained):
+    trained.get_latent_representation()
+    stages = {"partition", "pca", "graph", "diffusion_cache", "train_phase0", "train_phase1", "train_phase2", "embedding"}
+    assert stages <= set(trained.timings_)
+    assert all(trained.timings_[s] >= 0 for s in stages)
+    assert trained.timings_["train_phase0"] > 0
