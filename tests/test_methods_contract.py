@@ -103,3 +103,23 @@ def test_killed_process_is_retried_then_recorded(small_preprocessed, tmp_path):
     assert last.returncode == 0
     result = ad.read_h5ad(out)
     assert result.uns["status"] == "failed" and "SIGKILL" in result.uns["error"]
+
+
+def test_interrupted_process_is_never_recorded_as_failed(small_preprocessed, tmp_path):
+    """A Ctrl-C or scheduler SIGTERM on the last attempt must leave the run to be redone on resume."""
+    path = tmp_path / "in.h5ad"
+    write_h5ad_atomic(small_preprocessed, path)
+    out = tmp_path / "stopped.h5ad"
+    cmd = [sys.executable, "-m", "schelix_core.benchmark.contract", "record-failure", "--input", str(path),
+           "--output", str(out), "--method", "scvi", "--seed", "0", "--exit-code", "143",
+           "--attempt", "3", "--max-attempts", "3"]
+    assert subprocess.run(cmd, capture_output=True, text=True, cwd=REPO).returncode == 1
+    assert not out.exists()
+
+
+def test_unknown_method_parameter_is_refused_with_a_suggestion():
+    from schelix_core.benchmark.methods import check_method_params
+
+    check_method_params({"scvi": {"max_epochs": 3}, "schelix": {"n_latent": 16, "max_epochs": 2}})
+    with pytest.raises(ValueError, match="did you mean 'max_epochs'"):
+        check_method_params({"scvi": {"max_epoch": 3}})

@@ -226,7 +226,8 @@ def record_failure(argv=None) -> int:
         tail = [line for line in Path(args.log).read_text(errors="replace").splitlines() if line.strip()]
         if tail:
             reason += f"; last log line: {tail[-1][:300]}"
-    if args.attempt < args.max_attempts:
+    interrupted = args.exit_code in (128 + 2, 128 + 15)  # SIGINT, SIGTERM: the run was stopped, not broken
+    if interrupted or args.attempt < args.max_attempts:
         print(f"{args.method}: attempt {args.attempt}/{args.max_attempts} {reason}; retrying", file=sys.stderr)
         return 1
     import anndata as ad

@@ -74,14 +74,16 @@ def load_dataset(spec: dict, cache_dir: str | Path):
     else:
         raise DatasetError("a dataset needs one of 'path', 'url' (with 'sha256') or 'simulate'")
     batch_key, label_key = spec["batch_key"], spec["label_key"]
+    if adata.n_obs == 0 or adata.n_vars == 0:  # before the key checks: an empty obs has no batches
+        raise DatasetError(f"the matrix is empty ({adata.n_obs} cells x {adata.n_vars} genes)")
+    if adata.X is None:
+        raise DatasetError("the file has no expression matrix (X is empty); raw counts are needed in X")
     _check_key(adata, batch_key, "batch_key")
     _check_key(adata, label_key, "label_key")
     for key in (batch_key, label_key):
         adata.obs[key] = adata.obs[key].astype(str).astype("category")
     if adata.obs[batch_key].nunique() < 2:
         raise DatasetError(f"batch_key {batch_key!r} has a single batch: there is nothing to integrate")
-    if adata.n_obs == 0 or adata.n_vars == 0:
-        raise DatasetError(f"the matrix is empty ({adata.n_obs} cells x {adata.n_vars} genes)")
     if not adata.obs_names.is_unique:
         raise DatasetError("cell names (obs_names) are not unique")
     if not adata.var_names.is_unique:

@@ -5,13 +5,14 @@ import re
 from pathlib import Path
 
 from schelix_core.benchmark.data import check_dataset_name
-from schelix_core.benchmark.methods import METHODS
+from schelix_core.benchmark.methods import METHODS, check_method_params
 
 REPO = Path(workflow.main_snakefile).parent
 RESULTS = config["results_dir"]
 DATASETS = [check_dataset_name(name) for name in config["datasets"]]
 METHOD_NAMES = list(config["methods"])
 SEEDS = [int(s) for s in config["seeds"]]
+check_method_params(config.get("method_params", {}))
 # Compiled-code caches shared by every job: numba (neighbour search, UMAP) and JAX (scib-metrics)
 # otherwise recompile in each job's fresh process.
 _CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "schelix"
