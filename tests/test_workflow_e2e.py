@@ -76,9 +76,11 @@ def test_summary_lists_every_method_with_scores(finished_run):
 def test_scores_are_sane_on_the_simulation(finished_run):
     _, results = finished_run
     s = pd.read_parquet(results / "tables" / "summary.parquet").set_index("method")
+    # Graph methods are scored on the graph metrics only: compare like with like.
+    s = s[s["output_type"] != "graph"]
     bio, batch = s["bio_conservation_mean"], s["batch_correction_mean"]
     assert bio.idxmin() == "control_floor"
-    assert bio.idxmax() == "control_ceiling" or bio["control_ceiling"] >= bio.drop("control_ceiling").max() - 0.01
+    assert bio.idxmax() == "control_ceiling"
     assert batch["control_floor"] <= batch["unintegrated"] + 0.05
     assert batch["harmony"] > batch["unintegrated"]
     assert batch["scvi"] > batch["unintegrated"]

@@ -15,7 +15,7 @@ SPEC = MethodSpec("control_ceiling", "embedding", uses_labels=True, is_control=T
 def run(adata, batch_key, label_key, seed, params, threads):
     rng = np.random.default_rng(seed)
     onehot = pd.get_dummies(adata.obs[label_key].astype(str)).to_numpy(dtype=np.float32)
-    noise = rng.normal(0.0, float(params.get("noise_sd", 0.1)), size=onehot.shape)
+    noise = rng.normal(0.0, float(params.get("noise_sd", 0.01)), size=onehot.shape)
     return MethodResult(embedding=onehot + noise)
 
 
