@@ -98,29 +98,31 @@ def _codes(values) -> tuple[np.ndarray, np.ndarray]:
 def preliminary_groups(Xlog, batch_codes, n_pcs: int = 30, n_groups: int | None = None, seed: int = 0):
     """Clusters of a Harmony-corrected PCA (groups of similar cells that mix batches)."""
     import harmonypy
-    from sklearn.cluster import KMeans, MiniBatchKMeans
 
     n = Xlog.shape[0]
     pcs, _ = pca(Xlog, n_comps=n_pcs, scale=True, seed=seed)
     meta = pd.DataFrame({"batch": pd.Categorical(batch_codes.astype(str))})
-    try:
-        ho = harmonypy.run_harmony(pcs.astype(np.float64), meta, "batch", verbose=False,
-                                   random_state=seed, max_iter_harmony=10)
-        Z = np.asarray(ho.Z_corr, dtype=np.float64)
-        if Z.shape[0] != n:
-            Z = Z.T
-    except Exception:  # pragma: no cover - harmony failure falls back to centring per batch
-        Z = pcs.astype(np.float64).copy()
-        for b in np.unique(batch_codes):
-            Z[batch_codes == b] -= Z[batch_codes == b].mean(axis=0)
+    ho = harmonypy.run_harmony(pcs.astype(np.float64), meta, "batch", verbose=False,
+                               random_state=seed, max_iter_harmony=10)
+    Z = np.asarray(ho.Z_corr, dtype=np.float64)
+    if Z.shape[0] != n:
+        Z = Z.T
+    return kmeans_groups(Z, n_groups, seed, cells_per_group=200, max_groups=40)
+
+
+def kmeans_groups(X: np.ndarray, n_groups: int | None, seed: int, cells_per_group: int, max_groups: int) -> np.ndarray:
+    """K-means groups of similar cells; by default about one group per ``cells_per_group`` cells."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    n = X.shape[0]
     if n_groups is None:
-        n_groups = int(np.clip(round(n / 200), 8, 40))
+        n_groups = int(np.clip(round(n / cells_per_group), 8, max_groups))
     n_groups = max(2, min(n_groups, n // 10))
     if n > 50_000:
         km = MiniBatchKMeans(n_clusters=n_groups, random_state=seed, n_init=3, batch_size=4096)
     else:
         km = KMeans(n_clusters=n_groups, random_state=seed, n_init=3)
-    return km.fit_predict(Z.astype(np.float32)).astype(np.int64)
+    return km.fit_predict(X.astype(np.float32)).astype(np.int64)
 
 
 def group_eta2(Xlog, group_codes, batch_codes, n_groups, n_batches, min_cells_per_batch=5):

@@ -98,17 +98,9 @@ def encode_all(module: SCHelixModule, data: TrainData, what: str = "fused", chun
 
 def latent_groups(z: np.ndarray, n_groups: int | None, seed: int) -> np.ndarray:
     """Clusters of the anchor latent, used to make batch mixing composition-aware."""
-    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from .partition import kmeans_groups
 
-    n = z.shape[0]
-    if n_groups is None:
-        n_groups = int(np.clip(round(n / 150), 8, 50))
-    n_groups = max(2, min(n_groups, n // 10))
-    if n > 50_000:
-        km = MiniBatchKMeans(n_clusters=n_groups, random_state=seed, n_init=3, batch_size=4096)
-    else:
-        km = KMeans(n_clusters=n_groups, random_state=seed, n_init=3)
-    return km.fit_predict(z.astype(np.float32)).astype(np.int64)
+    return kmeans_groups(z, n_groups, seed, cells_per_group=150, max_groups=50)
 
 
 def _synchronize(device) -> None:
