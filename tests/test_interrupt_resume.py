@@ -182,7 +182,12 @@ def test_resume_completes_and_redoes_only_unfinished_jobs(runs):
     assert ("metrics", "dataset=tiny, method=scvi, seed=0") in ran
     for rule in ("load_dataset", "qc_preprocess"):
         assert not any(r == rule for r, _ in ran), f"{rule} re-ran after the kill"
-    assert not any(r == "integrate" for r, _ in ran), "an integration finished before the kill re-ran"
+    # Only integrations whose output was missing at the kill may run again (the scheduler may
+    # have started the scVI metrics before another method's integration on two cores).
+    for rule, wildcards in ran:
+        if rule == "integrate":
+            method = re.search(r"method=(\w+)", wildcards).group(1)
+            assert f"tiny/integrated/{method}/seed0.h5ad" not in before, f"{method}: a finished integration re-ran"
 
 
 def test_results_equal_an_uninterrupted_run(runs):
