@@ -91,15 +91,22 @@ def test_python_error_is_recorded_as_failed_run(small_preprocessed, tmp_path):
     assert result.uns["status"] == "failed" and "ValueError" in result.uns["error"]
 
 
-def test_killed_process_is_retried_then_recorded(small_preprocessed, tmp_path):
+def record_failure(preprocessed, tmp_path, exit_code, attempt):
+    """Run the integrate rule's shell fallback as a dead method process would trigger it."""
     path = tmp_path / "in.h5ad"
-    write_h5ad_atomic(small_preprocessed, path)
-    out = tmp_path / "killed.h5ad"
-    base = [sys.executable, "-m", "schelix_core.benchmark.contract", "record-failure", "--input", str(path),
-            "--output", str(out), "--method", "scvi", "--seed", "0", "--exit-code", "137", "--max-attempts", "3"]
-    early = subprocess.run(base + ["--attempt", "1"], capture_output=True, text=True, cwd=REPO)
+    if not path.exists():
+        write_h5ad_atomic(preprocessed, path)
+    out = tmp_path / "dead.h5ad"
+    cmd = [sys.executable, "-m", "schelix_core.benchmark.contract", "record-failure", "--input", str(path),
+           "--output", str(out), "--method", "scvi", "--seed", "0", "--exit-code", str(exit_code),
+           "--attempt", str(attempt), "--max-attempts", "3"]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO), out
+
+
+def test_killed_process_is_retried_then_recorded(small_preprocessed, tmp_path):
+    early, out = record_failure(small_preprocessed, tmp_path, 137, attempt=1)
     assert early.returncode == 1 and not out.exists(), "an early attempt asks the scheduler for a retry"
-    last = subprocess.run(base + ["--attempt", "3"], capture_output=True, text=True, cwd=REPO)
+    last, out = record_failure(small_preprocessed, tmp_path, 137, attempt=3)
     assert last.returncode == 0
     result = ad.read_h5ad(out)
     assert result.uns["status"] == "failed" and "SIGKILL" in result.uns["error"]
@@ -107,13 +114,8 @@ def test_killed_process_is_retried_then_recorded(small_preprocessed, tmp_path):
 
 def test_interrupted_process_is_never_recorded_as_failed(small_preprocessed, tmp_path):
     """A Ctrl-C or scheduler SIGTERM on the last attempt must leave the run to be redone on resume."""
-    path = tmp_path / "in.h5ad"
-    write_h5ad_atomic(small_preprocessed, path)
-    out = tmp_path / "stopped.h5ad"
-    cmd = [sys.executable, "-m", "schelix_core.benchmark.contract", "record-failure", "--input", str(path),
-           "--output", str(out), "--method", "scvi", "--seed", "0", "--exit-code", "143",
-           "--attempt", "3", "--max-attempts", "3"]
-    assert subprocess.run(cmd, capture_output=True, text=True, cwd=REPO).returncode == 1
+    proc, out = record_failure(small_preprocessed, tmp_path, 143, attempt=3)
+    assert proc.returncode == 1
     assert not out.exists()
 
 
