@@ -5,8 +5,9 @@ Each gene's batch sensitivity is scored *within groups of similar cells* (after 
 of the gene's within-group variance explained by batch (eta^2 = between-batch SS / total
 SS in the group), averaged over groups that contain at least two batches, minus the same
 statistic with batch labels permuted within groups (a seeded permutation null that
-removes the small-sample bias of eta^2). Groups come from given labels or from clusters
-of a Harmony-corrected preliminary PCA, so that they are not batch-pure.
+removes the small-sample bias of eta^2). Groups come from given labels or from Leiden
+communities of a batch-balanced kNN graph, which link every cell to every batch so that
+groups are not batch-pure even under a strong batch effect.
 
 Everything is vectorised as (group x batch) x genes sparse products, so scoring costs a
 few sparse matrix products regardless of the number of groups.
@@ -95,6 +96,11 @@ def _codes(values) -> tuple[np.ndarray, np.ndarray]:
     return cat.codes.astype(np.int64), np.asarray(cat.categories)
 
 
+#: How groups of similar cells are found when no labels are given: communities of a
+#: batch-balanced kNN graph (default), or k-means on a Harmony-corrected PCA.
+GROUPINGS = ("graph", "harmony")
+
+
 def preliminary_groups(Xlog, batch_codes, n_pcs: int = 30, n_groups: int | None = None, seed: int = 0):
     """Clusters of a Harmony-corrected PCA (groups of similar cells that mix batches)."""
     import harmonypy
@@ -108,6 +114,20 @@ def preliminary_groups(Xlog, batch_codes, n_pcs: int = 30, n_groups: int | None 
     if Z.shape[0] != n:
         Z = Z.T
     return kmeans_groups(Z, n_groups, seed, cells_per_group=200, max_groups=40)
+
+
+def graph_groups(Xlog, batch_codes, n_pcs: int = 30, n_neighbors: int = 15, resolution: float = 4.0,
+                 seed: int = 0):
+    """Leiden communities of a batch-balanced kNN graph of the PCA: every cell links to its
+    nearest cells in every batch, so groups span batches even where batches do not overlap
+    at all in PCA space (where Harmony can return its input unchanged). The resolution is
+    high so that communities are fine: a type missing from some batches, whose cells are
+    still linked to other types there, then stays apart instead of inflating batch scores."""
+    from .graph import batch_balanced_knn, graph_communities
+
+    pcs, _ = pca(Xlog, n_comps=n_pcs, scale=True, seed=seed)
+    A = batch_balanced_knn(pcs, batch_codes, k=n_neighbors, seed=seed)
+    return graph_communities(A, resolution, seed)
 
 
 def kmeans_groups(X: np.ndarray, n_groups: int | None, seed: int, cells_per_group: int, max_groups: int) -> np.ndarray:
@@ -207,10 +227,12 @@ def partition_genes(
     noise_z: float = 4.0,
     groups=None,
     validate: bool = True,
+    grouping: str = "graph",
 ) -> PartitionResult:
     """Partition genes into batch-robust Anchors and batch-sensitive Variants.
 
-    Scores: permutation-corrected within-group eta^2 of batch (see module docstring).
+    Scores: permutation-corrected within-group eta^2 of batch (see module docstring). Groups
+    are the labels when ``labels_key`` is given, else ``grouping`` (see ``GROUPINGS``).
     Split (dataset-adaptive, no fixed count): candidates are genes scoring above the noise
     level of the permutation null (``noise_z`` robust SDs of null-vs-null differences).
     Variants are the top genes up to ``variant_score_share`` of the candidates' cumulative
@@ -221,6 +243,8 @@ def partition_genes(
     """
     from .checks import validate_counts
 
+    if grouping not in GROUPINGS:
+        raise SCHelixInputError(f"grouping must be one of {GROUPINGS}, got {grouping!r}")
     if validate:
         X = validate_counts(adata, batch_key, layer=layer, labels_key=labels_key, min_cells=20)
     else:
@@ -236,6 +260,9 @@ def partition_genes(
     elif labels_key is not None:
         group_codes, _ = _codes(adata.obs[labels_key].values)
         source = f"labels '{labels_key}'"
+    elif grouping == "graph":
+        group_codes = graph_groups(Xlog, batch_codes, n_pcs=n_pcs, seed=seed)
+        source = "batch-balanced graph communities"
     else:
         group_codes = preliminary_groups(Xlog, batch_codes, n_pcs=n_pcs, n_groups=n_groups, seed=seed)
         source = "harmony+kmeans"

@@ -91,3 +91,21 @@ def test_from_roles_validation():
         PartitionResult.from_roles(pd.Series(["anchor", "variant"], index=["a", "b"]), names)
     with pytest.raises(SCHelixInputError, match="roles must be"):
         PartitionResult.from_roles(pd.Series(["anchor", "x", "variant"], index=names), names)
+
+
+def test_strong_batch_effect_partition_groups_span_batches():
+    """A strong gene-specific batch effect leaves Harmony's groups batch-pure (nothing to score),
+    while communities of the batch-balanced graph span batches: the default recovers the genes."""
+    adata = simulate(n_cells=2000, n_genes=1500, seed=12, frac_batch_genes=0.2, batch_effect_strong=1.2,
+                     library_size_batch_sd=0.5, missing_types_per_batch=0)
+    with pytest.raises(SCHelixInputError, match="harmony"):
+        partition_genes(adata, "batch", seed=0, grouping="harmony")
+    res = partition_genes(adata, "batch", seed=0)
+    assert res.details["source"] == "batch-balanced graph communities"
+    prec, rec = precision_recall(adata, res)
+    assert prec >= 0.8 and rec >= 0.7, (prec, rec)
+
+
+def test_unknown_grouping_is_refused():
+    with pytest.raises(SCHelixInputError, match="grouping"):
+        partition_genes(small_sim(), "batch", grouping="louvain")
