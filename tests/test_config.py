@@ -91,3 +91,24 @@ def test_adding_a_method_seed_or_dataset_plans_only_new_jobs(tmp_path):
     more_data = dry_run(tmp_path, config | {"datasets": datasets})
     jobs = planned_jobs(more_data)
     assert jobs["load_dataset"] == 1 and jobs["qc_preprocess"] == 1 and jobs["integrate"] == 2
+
+
+def test_benchmark_config_covers_every_method_three_seeds_and_plans(tmp_path, shared_data):
+    """config/benchmark.yaml (issue #4): the real datasets, three simulated scenarios, every
+    method, three seeds, and no per-dataset scHelix parameters."""
+    from schelix_core.benchmark.methods import METHODS
+
+    config = yaml.safe_load((REPO / "config" / "benchmark.yaml").read_text())
+    assert set(config["methods"]) == set(METHODS)
+    assert len(config["seeds"]) == 3
+    real = [spec["path"] for spec in config["datasets"].values() if "path" in spec]
+    assert {Path(p).name for p in real} == {p.name for p in shared_data.glob("*.h5ad")}
+    assert sum("simulate" in spec for spec in config["datasets"].values()) >= 3
+    assert not any(m.startswith("schelix") for m in config.get("method_params", {}))
+    for spec in config["datasets"].values():
+        if "path" in spec:
+            spec["path"] = str(shared_data / Path(spec["path"]).name)
+    proc = dry_run(tmp_path, config | {"results_dir": str(tmp_path / "res")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    n_runs = len(config["datasets"]) * len(config["methods"]) * 3
+    assert re.search(rf"^integrate\s+{n_runs}$", proc.stdout, re.M), proc.stdout[-2000:]
