@@ -9,6 +9,9 @@ on iLISI and graph connectivity, so a table always records its engine and never 
 
 from __future__ import annotations
 
+import sys
+import types
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -36,13 +39,131 @@ NEIGHBOR_SIZES = (15, 50, 90)
 EXACT_KNN_MAX_CELLS = 50_000
 
 
+_SMOOTH_K_TOLERANCE = 1e-5
+_MIN_K_DIST_SCALE = 1e-3
+
+
+def _smooth_knn_dist(distances: np.ndarray, k: float, n_iter: int = 64, local_connectivity: float = 1.0):
+    """umap's ``smooth_knn_dist``, vectorised over cells (float32 like umap's numba code)."""
+    distances = np.ascontiguousarray(distances, dtype=np.float32)
+    n = distances.shape[0]
+    target = np.float32(np.log2(k))
+    nonzero = distances > 0.0
+    n_nonzero = nonzero.sum(axis=1)
+    rank = np.cumsum(nonzero, axis=1)  # 1-based rank of each nonzero distance in its row
+    index = int(np.floor(local_connectivity))
+    interpolation = np.float32(local_connectivity - index)
+
+    def nth_nonzero(m):  # the m-th (1-based) nonzero distance of each row, in the row's order
+        return distances[np.arange(n), np.argmax(nonzero & (rank >= m), axis=1)]
+
+    rho = np.zeros(n, dtype=np.float32)
+    enough = n_nonzero >= local_connectivity
+    if index > 0:
+        rho = np.where(enough, nth_nonzero(index), rho)
+        if interpolation > _SMOOTH_K_TOLERANCE:
+            step = interpolation * (nth_nonzero(index + 1) - nth_nonzero(index))
+            rho = np.where(enough, rho + step, rho)
+    else:
+        rho = np.where(enough, interpolation * nth_nonzero(1), rho)
+    some = ~enough & (n_nonzero > 0)
+    rho = np.where(some, np.where(nonzero, distances, -np.inf).max(axis=1), rho).astype(np.float32)
+
+    lo = np.zeros(n, dtype=np.float32)
+    hi = np.full(n, np.inf, dtype=np.float32)
+    mid = np.ones(n, dtype=np.float32)
+    d = distances[:, 1:] - rho[:, None]
+    active = np.ones(n, dtype=bool)
+    with np.errstate(over="ignore"):
+        for _ in range(n_iter):
+            rows = np.flatnonzero(active)
+            if rows.size == 0:
+                break
+            dr = d[rows]
+            psum = np.where(dr > 0, np.exp(-(dr / mid[rows, None])), np.float32(1.0)).sum(axis=1, dtype=np.float32)
+            go = np.abs(psum - target) >= _SMOOTH_K_TOLERANCE
+            active[rows[~go]] = False
+            rows, psum = rows[go], psum[go]
+            down = rows[psum > target]
+            hi[down] = mid[down]
+            mid[down] = (lo[down] + hi[down]) / 2
+            up = rows[psum <= target]
+            lo[up] = mid[up]
+            unbounded = np.isinf(hi[up])
+            mid[up] = np.where(unbounded, mid[up] * 2, (lo[up] + hi[up]) / 2)
+    floor = _MIN_K_DIST_SCALE * np.where(rho > 0, distances.mean(axis=1), distances.mean())
+    return np.maximum(mid, floor).astype(np.float32), rho
+
+
+def fuzzy_simplicial_set(X, n_neighbors, random_state, metric, knn_indices=None, knn_dists=None,
+                         set_op_mix_ratio=1.0, local_connectivity=1.0, **_):
+    """umap's ``fuzzy_simplicial_set`` for a precomputed kNN (what scib-metrics calls), in numpy.
+
+    umap's version is numba code compiled afresh in every process, and importing umap compiles
+    pynndescent's distances: together about 15 s of each metrics job on two cores. Same
+    arguments and result (``tests/test_metrics_fast.py`` compares the two).
+    """
+    knn_indices = np.asarray(knn_indices)
+    knn_dists = np.asarray(knn_dists, dtype=np.float32)
+    n = X.shape[0]
+    sigmas, rhos = _smooth_knn_dist(knn_dists, float(n_neighbors), local_connectivity=float(local_connectivity))
+    rows = np.repeat(np.arange(knn_indices.shape[0]), knn_indices.shape[1])
+    shifted = knn_dists - rhos[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vals = np.where((shifted <= 0) | (sigmas[:, None] == 0), np.float32(1.0), np.exp(-(shifted / sigmas[:, None])))
+    vals = np.where(knn_indices == np.arange(knn_indices.shape[0])[:, None], 0.0, vals).astype(np.float32).ravel()
+    keep = knn_indices.ravel() != -1
+    result = sp.coo_matrix((vals[keep], (rows[keep], knn_indices.ravel()[keep])), shape=(n, n))
+    result.eliminate_zeros()
+    transpose = result.transpose()
+    prod = result.multiply(transpose)
+    result = set_op_mix_ratio * (result + transpose - prod) + (1.0 - set_op_mix_ratio) * prod
+    result.eliminate_zeros()
+    return result, sigmas, rhos
+
+
+def _nndescent(*args, **kwargs):
+    import pynndescent
+
+    return pynndescent.NNDescent(*args, **kwargs)
+
+
+def import_scib_metrics():
+    """scib-metrics, imported without umap and pynndescent unless they are loaded already.
+
+    It needs umap only for ``fuzzy_simplicial_set`` (ours above) and pynndescent only above
+    EXACT_KNN_MAX_CELLS (then loaded on first use). Stand-ins exist only during the import.
+    """
+    if "scib_metrics" in sys.modules:
+        return sys.modules["scib_metrics"]
+    stand_ins = {}
+    if "umap" not in sys.modules:
+        umap_ = types.ModuleType("umap.umap_")
+        umap_.fuzzy_simplicial_set = fuzzy_simplicial_set
+        umap = types.ModuleType("umap")
+        umap.umap_ = umap_
+        stand_ins.update({"umap": umap, "umap.umap_": umap_})
+    if "pynndescent" not in sys.modules:
+        pynndescent = types.ModuleType("pynndescent")
+        pynndescent.NNDescent = _nndescent
+        stand_ins["pynndescent"] = pynndescent
+    sys.modules.update(stand_ins)
+    try:
+        import scib_metrics
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+    return scib_metrics
+
+
 def nearest_neighbors(X: np.ndarray, n_neighbors: int, seed: int = 0):
     """kNN including self. Exact (sklearn) up to EXACT_KNN_MAX_CELLS cells, pynndescent above.
 
     Exact search on small data is as accurate as pynndescent and skips its numba compilation,
     which otherwise costs each metrics job (a fresh process) a minute on two cores.
     """
-    from scib_metrics.nearest_neighbors import NeighborsResults
+    NeighborsResults = import_scib_metrics().nearest_neighbors.NeighborsResults
 
     n_neighbors = min(n_neighbors, X.shape[0])
     if X.shape[0] <= EXACT_KNN_MAX_CELLS:
@@ -56,7 +177,7 @@ def nearest_neighbors(X: np.ndarray, n_neighbors: int, seed: int = 0):
 def _use_fast_neighbors_in_scib_metrics() -> None:
     """kBET's diffusion neighbours in scib-metrics call pynndescent directly: route them here."""
     global _PYNNDESCENT
-    import scib_metrics.nearest_neighbors as nn_module
+    nn_module = import_scib_metrics().nearest_neighbors
 
     if nn_module.pynndescent is not _scib_neighbors:
         _PYNNDESCENT = nn_module.pynndescent
@@ -72,7 +193,7 @@ _PYNNDESCENT = None
 
 def graph_to_neighbors(distances: sp.spmatrix):
     """A method's own kNN distance graph as NeighborsResults (self first, padded with self)."""
-    from scib_metrics.nearest_neighbors import NeighborsResults
+    NeighborsResults = import_scib_metrics().nearest_neighbors.NeighborsResults
 
     D = sp.csr_matrix(distances)
     n = D.shape[0]
@@ -93,7 +214,7 @@ def graph_to_neighbors(distances: sp.spmatrix):
 
 
 def _scib_metrics_embedding(emb, pre, batches, labels, seed):
-    import scib_metrics
+    scib_metrics = import_scib_metrics()
 
     _use_fast_neighbors_in_scib_metrics()
 
@@ -115,7 +236,7 @@ def _scib_metrics_embedding(emb, pre, batches, labels, seed):
 
 
 def _scib_metrics_graph(distances, batches, labels, seed):
-    import scib_metrics
+    scib_metrics = import_scib_metrics()
 
     _use_fast_neighbors_in_scib_metrics()
 
