@@ -116,18 +116,37 @@ def preliminary_groups(Xlog, batch_codes, n_pcs: int = 30, n_groups: int | None 
     return kmeans_groups(Z, n_groups, seed, cells_per_group=200, max_groups=40)
 
 
-def graph_groups(Xlog, batch_codes, n_pcs: int = 30, n_neighbors: int = 15, resolution: float = 4.0,
-                 seed: int = 0):
+#: Leiden resolutions tried for the graph grouping, finest first.
+GRAPH_RESOLUTIONS = (4.0, 2.0, 1.0, 0.5, 0.25)
+
+
+def scorable_share(group_codes, batch_codes, min_cells_per_batch: int = 5) -> float:
+    """Share of cells in groups with at least two batches of ``min_cells_per_batch`` cells."""
+    table = pd.crosstab(group_codes, batch_codes)
+    ok = (table >= min_cells_per_batch).sum(axis=1) >= 2
+    return float(table[ok].to_numpy().sum() / max(len(group_codes), 1))
+
+
+def graph_groups(Xlog, batch_codes, n_pcs: int = 30, n_neighbors: int = 15, seed: int = 0,
+                 min_cells_per_batch: int = 5, min_scorable_share: float = 0.5):
     """Leiden communities of a batch-balanced kNN graph of the PCA: every cell links to its
     nearest cells in every batch, so groups span batches even where batches do not overlap
-    at all in PCA space (where Harmony can return its input unchanged). The resolution is
-    high so that communities are fine: a type missing from some batches, whose cells are
-    still linked to other types there, then stays apart instead of inflating batch scores."""
+    at all in PCA space (where Harmony can return its input unchanged).
+
+    Communities should be fine, so that a type missing from some batches (whose cells are
+    still linked to other types there) stays apart instead of inflating batch scores, yet
+    large enough to be scored. The finest resolution in GRAPH_RESOLUTIONS at which at least
+    ``min_scorable_share`` of cells lie in scorable groups is used (the coarsest otherwise).
+    """
     from .graph import batch_balanced_knn, graph_communities
 
     pcs, _ = pca(Xlog, n_comps=n_pcs, scale=True, seed=seed)
     A = batch_balanced_knn(pcs, batch_codes, k=n_neighbors, seed=seed)
-    return graph_communities(A, resolution, seed)
+    for resolution in GRAPH_RESOLUTIONS:
+        groups = graph_communities(A, resolution, seed)
+        if scorable_share(groups, batch_codes, min_cells_per_batch) >= min_scorable_share:
+            break
+    return groups
 
 
 def kmeans_groups(X: np.ndarray, n_groups: int | None, seed: int, cells_per_group: int, max_groups: int) -> np.ndarray:
@@ -261,7 +280,7 @@ def partition_genes(
         group_codes, _ = _codes(adata.obs[labels_key].values)
         source = f"labels '{labels_key}'"
     elif grouping == "graph":
-        group_codes = graph_groups(Xlog, batch_codes, n_pcs=n_pcs, seed=seed)
+        group_codes = graph_groups(Xlog, batch_codes, n_pcs=n_pcs, seed=seed, min_cells_per_batch=min_cells_per_batch)
         source = "batch-balanced graph communities"
     else:
         group_codes = preliminary_groups(Xlog, batch_codes, n_pcs=n_pcs, n_groups=n_groups, seed=seed)

@@ -109,3 +109,17 @@ def test_strong_batch_effect_partition_groups_span_batches():
 def test_unknown_grouping_is_refused():
     with pytest.raises(SCHelixInputError, match="grouping"):
         partition_genes(small_sim(), "batch", grouping="louvain")
+
+
+def test_small_data_gets_coarser_communities_that_can_be_scored():
+    """On 200 cells the finest communities are too small to hold two batches of 5 cells;
+    the grouping coarsens until most cells can be scored, instead of failing."""
+    from schelix_core.partition import scorable_share
+
+    adata = small_sim(n_cells=200, n_genes=120)
+    res = partition_genes(adata, "batch", seed=0)
+    assert res.details["n_cells_scored"] >= 0.5 * adata.n_obs
+    assert set(res.roles.unique()) == {"anchor", "variant"}
+    groups = np.repeat([0, 1], 10)
+    assert scorable_share(groups, np.tile([0, 1], 10)) == 1.0
+    assert scorable_share(groups, np.repeat([0, 1], 10)) == 0.0  # each group holds one batch
