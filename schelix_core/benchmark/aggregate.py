@@ -71,7 +71,7 @@ def summarise(metrics: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return summary.reset_index(drop=True)
 
 
-def _fmt(mean, sd) -> str:
+def format_mean_sd(mean, sd) -> str:
     if pd.isna(mean):
         return "n/a"
     return f"{mean:.3f}" if pd.isna(sd) else f"{mean:.3f} ± {sd:.3f}"
@@ -89,9 +89,9 @@ def summary_markdown(summary: pd.DataFrame) -> str:
         for _, r in group.iterrows():
             name = r["method"] + (" (labels)" if r["uses_labels"] else "") + (" [control]" if r["is_control"] else "")
             lines.append(
-                f"| {name} | {_fmt(r.get(f'{BATCH}_mean'), r.get(f'{BATCH}_sd'))} "
-                f"| {_fmt(r.get(f'{BIO}_mean'), r.get(f'{BIO}_sd'))} | {_fmt(r.get('total_mean'), r.get('total_sd'))} "
-                f"| {_fmt(r.get('total_scaled_mean'), r.get('total_scaled_sd'))} "
+                f"| {name} | {format_mean_sd(r.get(f'{BATCH}_mean'), r.get(f'{BATCH}_sd'))} "
+                f"| {format_mean_sd(r.get(f'{BIO}_mean'), r.get(f'{BIO}_sd'))} | {format_mean_sd(r.get('total_mean'), r.get('total_sd'))} "
+                f"| {format_mean_sd(r.get('total_scaled_mean'), r.get('total_scaled_sd'))} "
                 f"| {r['runtime_s']:.1f} | {r['peak_mem_mb']:.0f} | {r['status']} |"
             )
     return "\n".join(lines) + "\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from schelix_core.benchmark.aggregate import _fmt
+from schelix_core.benchmark.aggregate import format_mean_sd
 from schelix_core.benchmark.metrics import BATCH, BIO
 from schelix_core.benchmark.methods import SCHELIX_ABLATIONS
 
@@ -80,8 +80,7 @@ def ablation_table(summary: pd.DataFrame) -> pd.DataFrame:
                 continue
             r = by_method.loc[method]
             rows.append({
-                "dataset": dataset, "ablation": method, "total_mean": r["total_mean"], "total_sd": r["total_sd"],
-                "bio_mean": r[f"{BIO}_mean"], "batch_mean": r[f"{BATCH}_mean"],
+                "dataset": dataset, "ablation": method, "total_mean": r["total_mean"],
                 "delta_total": r["total_mean"] - full,
                 # The component helps on this dataset when removing it lowers the total.
                 "component_helps": bool(r["total_mean"] < full),
@@ -104,8 +103,8 @@ def summary_section(summary: pd.DataFrame) -> list[str]:
             name += " (graph metrics only)" if r["output_type"] == "graph" else ""
             name = f"**{name}**" if r["method"] == FULL else name
             lines.append(
-                f"| {name} | {_fmt(r[f'{BATCH}_mean'], r[f'{BATCH}_sd'])} | {_fmt(r[f'{BIO}_mean'], r[f'{BIO}_sd'])} "
-                f"| {_fmt(r['total_mean'], r['total_sd'])} | {r['runtime_s']:.1f} | {r['status']} |"
+                f"| {name} | {format_mean_sd(r[f'{BATCH}_mean'], r[f'{BATCH}_sd'])} | {format_mean_sd(r[f'{BIO}_mean'], r[f'{BIO}_sd'])} "
+                f"| {format_mean_sd(r['total_mean'], r['total_sd'])} | {r['runtime_s']:.1f} | {r['status']} |"
             )
     return lines
 
@@ -136,7 +135,7 @@ def ablation_section(ablations: pd.DataFrame, summary: pd.DataFrame) -> list[str
     full = summary[summary["method"] == FULL].set_index("dataset")
     lines = ["| variant | " + " | ".join(datasets) + " | component helps on |", "|" + "---|" * (len(datasets) + 2)]
     lines.append(f"| **{FULL}** (full) | " + " | ".join(
-        _fmt(full.loc[d, "total_mean"], full.loc[d, "total_sd"]) for d in datasets) + " | |")
+        format_mean_sd(full.loc[d, "total_mean"], full.loc[d, "total_sd"]) for d in datasets) + " | |")
     for method, group in ablations.groupby("ablation", sort=False):
         cells = group.set_index("dataset")
         row = [f"{cells.loc[d, 'total_mean']:.3f} ({cells.loc[d, 'delta_total']:+.3f})" if d in cells.index else "n/a"
