@@ -1,7 +1,9 @@
-"""Turn ``benchmarks/results/scaling.csv`` into ``docs/performance.md`` and a log-log figure.
+"""Turn ``benchmarks/results/{scaling,scaling_metrics,startup}.csv`` into ``docs/performance.md``
+and a log-log figure.
 
 Medians over repeats; the scHelix/scVI time ratio per size comes from runs made in the same
-invocation of ``benchmarks/scaling.py`` (same machine, same threads).
+invocation of ``benchmarks/scaling.py`` (same machine, same threads). Quality at each size is the
+scIB total (batch 0.4, bio 0.6, raw metric values) of the first repeat's embedding.
 
     python benchmarks/report_performance.py
 """
@@ -17,8 +19,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from schelix_core.benchmark.aggregate import run_scores  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 STAGES = ("partition", "pca", "graph", "diffusion_cache", "train_phase0", "train_phase1", "train_phase2", "embedding")
+TIME_RATIO_TARGET, MEMORY_GROWTH_TARGET, MEMORY_LIMIT_MB, STARTUP_TARGET_S = 0.5, 2.2, 8 * 1024, 10.0
 
 
 def totals(table: pd.DataFrame) -> pd.DataFrame:
@@ -27,7 +32,89 @@ def totals(table: pd.DataFrame) -> pd.DataFrame:
                                                  runs=("seconds", "size")).reset_index()
 
 
-def markdown(table: pd.DataFrame, command: str) -> str:
+def quality(metrics: pd.DataFrame) -> pd.DataFrame:
+    """scIB batch, bio and total per (size, method) from the metric stage's values."""
+    long = metrics.assign(dataset=metrics["n_cells"], status="ok")
+    scores = run_scores(long).rename(columns={"dataset": "n_cells"})
+    return scores.set_index(["n_cells", "method"])
+
+
+def _cell(frame, n, m, fmt):
+    return fmt.format(frame.loc[n, m]) if m in frame.columns and n in frame.index and pd.notna(frame.loc[n, m]) else "n/a"
+
+
+def metrics_section(metrics: pd.DataFrame) -> list[str]:
+    per_run = metrics.groupby(["n_cells", "method"]).agg(seconds=("seconds", "first"), peak_mb=("peak_mb", "first"))
+    secs, mem = per_run["seconds"].unstack(), per_run["peak_mb"].unstack()
+    scores = quality(metrics)
+    total = scores["total"].unstack()
+    methods = list(secs.columns)
+    lines = ["", "## Metric stage per embedding: seconds (peak MB)", "",
+             "The workflow's `compute_metrics` (scib-metrics, 10 metrics) on each method's first-repeat "
+             "embedding, in its own process; peak memory includes the preprocessed input it reads.", "",
+             "| cells | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for n in secs.index:
+        lines.append(f"| {n:,} | " + " | ".join(f"{_cell(secs, n, m, '{:.0f}')} ({_cell(mem, n, m, '{:.0f}')})"
+                                                  for m in methods) + " |")
+    lines += ["", "## Quality at each size: scIB total (batch 0.4, bio 0.6; raw metric values)", "",
+              "| cells | " + " | ".join(total.columns) + " | scHelix - scVI |", "|---" * (len(total.columns) + 2) + "|"]
+    for n in total.index:
+        gap = total.loc[n, "schelix"] - total.loc[n, "scvi"] if {"schelix", "scvi"} <= set(total.columns) else float("nan")
+        lines.append(f"| {n:,} | " + " | ".join(_cell(total, n, m, "{:.3f}") for m in total.columns) + f" | {gap:+.3f} |")
+    return lines
+
+
+def targets_section(table: pd.DataFrame, metrics: pd.DataFrame | None, startup: pd.DataFrame | None) -> list[str]:
+    """Issue #6's targets, each with the measured figure and a verdict computed here."""
+    tot = totals(table)
+    secs = tot.pivot(index="n_cells", columns="method", values="seconds")
+    mem = tot.pivot(index="n_cells", columns="method", values="peak_mb")
+    rows = []
+
+    def verdict(ok):
+        return "n/a (not measured)" if ok is None else ("met" if ok else "**not met**")
+
+    ratio = secs.loc[100_000, "schelix"] / secs.loc[100_000, "scvi"] if 100_000 in secs.index and \
+        {"schelix", "scvi"} <= set(secs.columns) else None
+    rows.append(("scHelix time at 100k cells <= 0.5x scVI's",
+                 "n/a" if ratio is None else f"{ratio:.2f}x", verdict(None if ratio is None else ratio <= TIME_RATIO_TARGET)))
+    growth = mem.loc[200_000, "schelix"] / mem.loc[100_000, "schelix"] if {100_000, 200_000} <= set(mem.index) \
+        and "schelix" in mem.columns else None
+    rows.append(("scHelix peak memory 200k / 100k <= 2.2x", "n/a" if growth is None else f"{growth:.2f}x",
+                 verdict(None if growth is None else growth <= MEMORY_GROWTH_TARGET)))
+    peak = mem.loc[200_000, "schelix"] if 200_000 in mem.index and "schelix" in mem.columns else None
+    rows.append(("scHelix peak memory at 200k < 8 GB", "n/a" if peak is None else f"{peak / 1024:.2f} GB",
+                 verdict(None if peak is None else peak < MEMORY_LIMIT_MB)))
+    if metrics is not None:
+        total = quality(metrics)["total"].unstack()
+        sizes = [n for n in total.index if {"schelix", "scvi"} <= set(total.loc[n].dropna().index)]
+        if 100_000 in sizes and len(sizes) > 1:
+            small = min(sizes)
+            gap_big = total.loc[100_000, "schelix"] - total.loc[100_000, "scvi"]
+            gap_small = total.loc[small, "schelix"] - total.loc[small, "scvi"]
+            rows.append((f"no loss of quality at 100k: scHelix - scVI total at 100k vs at {small:,}",
+                         f"{gap_big:+.3f} vs {gap_small:+.3f}", verdict(gap_big >= gap_small - 0.01)))
+    if startup is not None:
+        med = startup.groupby("case")["seconds"].median()
+        worst = med.drop([c for c in med.index if "umap and pynndescent imported" in c]).max()
+        rows.append(("per-job start-up overhead < 10 s (warm caches, worst job kind)", f"{worst:.1f} s",
+                     verdict(worst < STARTUP_TARGET_S)))
+    lines = ["", "## Targets (issue #6)", "", "| target | measured | verdict |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {v} |" for t, m, v in rows]
+    return lines
+
+
+def startup_section(startup: pd.DataFrame) -> list[str]:
+    med = startup.groupby("case")["seconds"].agg(["median", "size"])
+    lines = ["", "## Per-job start-up overhead (s, median; warm caches)", "",
+             f"From `benchmarks/results/startup.csv` (`python benchmarks/startup.py`, on {startup['machine'].iloc[0]}).", "",
+             "| job kind | seconds | runs |", "|---|---|---|"]
+    lines += [f"| {case} | {r['median']:.2f} | {int(r['size'])} |" for case, r in med.iterrows()]
+    return lines
+
+
+def markdown(table: pd.DataFrame, command: str, metrics: pd.DataFrame | None = None,
+             startup: pd.DataFrame | None = None) -> str:
     tot = totals(table)
     wide = tot.pivot(index="n_cells", columns="method", values="seconds")
     mem = tot.pivot(index="n_cells", columns="method", values="peak_mb")
@@ -66,8 +153,13 @@ def markdown(table: pd.DataFrame, command: str) -> str:
         growth = [f"{b:,}/{a:,}: {mem.loc[b, 'schelix'] / mem.loc[a, 'schelix']:.2f}x memory for {b / a:.1f}x cells"
                   for a, b in zip(sizes, sizes[1:])]
         lines += ["", "scHelix peak memory growth: " + "; ".join(growth) + "."]
+    if metrics is not None:
+        lines += metrics_section(metrics)
+    if startup is not None:
+        lines += startup_section(startup)
     lines += ["", "![time and memory against cells](performance.png)", ""]
-    return "\n".join(lines)
+    head, rest = lines[:4], lines[4:]
+    return "\n".join(head + targets_section(table, metrics, startup)[1:] + [""] + rest)
 
 
 def figure(table: pd.DataFrame, path: Path) -> None:
@@ -89,9 +181,14 @@ def main(argv=None) -> int:
     p.add_argument("--docs", type=Path, default=HERE.parent / "docs")
     args = p.parse_args(argv)
     table = pd.read_csv(args.results)
+    metrics_path = args.results.with_name(args.results.stem + "_metrics.csv")
+    startup_path = args.results.with_name("startup.csv")
+    metrics = pd.read_csv(metrics_path) if metrics_path.exists() else None
+    startup = pd.read_csv(startup_path) if startup_path.exists() else None
     args.docs.mkdir(parents=True, exist_ok=True)
     figure(table, args.docs / "performance.png")
-    (args.docs / "performance.md").write_text(markdown(table, "python benchmarks/report_performance.py"))
+    text = markdown(table, "python benchmarks/report_performance.py", metrics, startup)
+    (args.docs / "performance.md").write_text(text)
     return 0
 
 

@@ -2,8 +2,10 @@
 
 Every (size, method, repeat) runs in its own process so peak resident memory is that run's
 alone; inside a scHelix run a sampling thread attributes peak memory to each stage. Results
-go to ``benchmarks/results/scaling.csv`` (one row per stage and run) and are summarised by
-``benchmarks/report_performance.py``.
+go to ``benchmarks/results/scaling.csv`` (one row per stage and run). The first repeat's
+embedding of each method then goes through the workflow's metric stage, in its own process too:
+its time, peak memory and metric values go to ``benchmarks/results/scaling_metrics.csv``. Both
+are summarised by ``benchmarks/report_performance.py``.
 
     python benchmarks/scaling.py --sizes 10000 25000 50000 100000 200000 --repeats 3 --threads 2
 """
@@ -11,6 +13,7 @@ go to ``benchmarks/results/scaling.csv`` (one row per stage and run) and are sum
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -22,8 +25,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 RESULTS = HERE / "results"
 METHODS = ("schelix", "scvi", "harmony", "scanorama")
+METHOD_SCRIPTS = {"scvi": "scvi_latent.py", "harmony": "harmony.py", "scanorama": "scanorama_embed.py"}
 
 
 class MemorySampler:
@@ -56,56 +61,69 @@ class MemorySampler:
         return max(inside) if inside else float("nan")
 
 
-def scvi_default_epochs(n_cells: int) -> int:
-    """scvi-tools' own rule for max_epochs when none is given."""
-    return int(min(round((20_000 / n_cells) * 400), 400))
+def _method_run(method: str):
+    """The workflow's own method script's ``run`` (so the benchmark times exactly what it runs)."""
+    path = REPO / "scripts" / "methods" / METHOD_SCRIPTS[method]
+    spec = importlib.util.spec_from_file_location(f"method_{method}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.run
 
 
-def run_child(method: str, path: str, seed: int, threads: int) -> list[dict]:
-    """One method on one dataset, in this process: rows of (stage, seconds, peak_mb)."""
+def run_child(method: str, path: str, seed: int, threads: int, emb_out: str | None) -> list[dict]:
+    """One method on one dataset, in this process: rows of (stage, seconds, peak_mb).
+
+    Imports happen before the clock starts and are reported as their own "import" row; "total"
+    is the method's work on data already in memory, as the workflow's ``runtime_s`` records it.
+    """
     import anndata as ad
+    import numpy as np
 
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    clock = time.perf_counter()
+    if method == "schelix":
+        from schelix_core import SCHelix
+    else:
+        run = _method_run(method)
+    imported = time.perf_counter() - clock
     adata = ad.read_h5ad(path)
-    rows = []
+    rows = [{"stage": "import", "seconds": imported, "peak_mb": float("nan")}]
     with MemorySampler() as mem:
         start = time.perf_counter()
         if method == "schelix":
-            from schelix_core import SCHelix
-
             model = SCHelix(adata, batch_key="batch", layer="counts")
             model.train(seed=seed, num_threads=threads, progress_bar=False)
-            model.get_latent_representation()
+            embedding = model.get_latent_representation()
             t = start
             for stage, seconds in model.timings_.items():
                 rows.append({"stage": stage, "seconds": seconds, "peak_mb": mem.peak_between(t, t + seconds)})
                 t += seconds
-        elif method == "scvi":
-            import scvi
-
-            scvi.settings.seed = seed
-            scvi.settings.num_threads = threads
-            scvi.model.SCVI.setup_anndata(adata, layer="counts", batch_key="batch")
-            model = scvi.model.SCVI(adata, n_latent=30)
-            model.train(max_epochs=scvi_default_epochs(adata.n_obs), accelerator="cpu", enable_progress_bar=False)
-            model.get_latent_representation()
-        elif method == "harmony":
-            import harmonypy
-
-            harmonypy.run_harmony(adata.obsm["X_pca"], adata.obs, ["batch"], random_state=seed, verbose=False)
-        elif method == "scanorama":
-            import numpy as np
-            import scanorama
-
-            batches = adata.obs["batch"].astype(str).to_numpy()
-            parts = [np.flatnonzero(batches == b) for b in np.unique(batches)]
-            scanorama.integrate([adata.X[i] for i in parts], [list(adata.var_names)] * len(parts), seed=seed,
-                                verbose=False)
         else:
-            raise ValueError(f"unknown method {method}")
+            embedding = run(adata, "batch", "cell_type", seed, {}, threads).embedding
         end = time.perf_counter()
     rows.append({"stage": "total", "seconds": end - start, "peak_mb": max(r for _, r in mem.samples)})
+    if emb_out:
+        np.save(emb_out, np.asarray(embedding, dtype=np.float32))
     return rows
+
+
+def run_metrics_child(path: str, emb_path: str, seed: int) -> dict:
+    """The workflow's metric stage on one saved embedding: seconds, peak MB and the metric rows."""
+    import anndata as ad
+    import numpy as np
+
+    from schelix_core.benchmark.metrics import compute_metrics, import_scib_metrics
+
+    import_scib_metrics()
+    pre = ad.read_h5ad(path)
+    out = ad.AnnData(obs=pre.obs[[]])
+    out.obsm["X_emb"] = np.load(emb_path)
+    out.uns["output_type"] = "embedding"
+    with MemorySampler() as mem:
+        start = time.perf_counter()
+        table = compute_metrics(pre, out, "batch", "cell_type", seed=seed)
+        end = time.perf_counter()
+    return {"seconds": end - start, "peak_mb": max(r for _, r in mem.samples), "metrics": table.to_dict("records")}
 
 
 def prepare(n_cells: int, seed: int, folder: Path) -> Path:
@@ -120,48 +138,90 @@ def prepare(n_cells: int, seed: int, folder: Path) -> Path:
     return path
 
 
+def _write_atomic(table, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _child(args, seed: int, *extra) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, __file__, *extra, "--seed", str(seed), "--threads", str(args.threads)]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 25_000, 50_000, 100_000, 200_000])
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--repeats", type=int, default=3, help="runs per size and method (medians are reported)")
     p.add_argument("--max-repeat-size", type=int, default=25_000, help="sizes above this run once")
+    p.add_argument("--metrics-sizes", type=int, nargs="*", default=None,
+                   help="sizes whose embeddings (first repeat) also go through the metric stage (default: all)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS / "scaling.csv")
+    p.add_argument("--resume", action="store_true", help="keep the runs already in --out and skip them")
+    p.add_argument("--data-dir", type=Path, help="where the simulated inputs are kept (default: a temporary folder)")
     p.add_argument("--child", nargs=2, metavar=("METHOD", "H5AD"), help=argparse.SUPPRESS)
+    p.add_argument("--emb-out", help=argparse.SUPPRESS)
+    p.add_argument("--metrics-child", nargs=2, metavar=("H5AD", "EMBEDDING"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(run_child(args.child[0], args.child[1], args.seed, args.threads)))
+        print(json.dumps(run_child(args.child[0], args.child[1], args.seed, args.threads, args.emb_out)))
+        return 0
+    if args.metrics_child:
+        print(json.dumps(run_metrics_child(*args.metrics_child, args.seed)))
         return 0
 
     import pandas as pd
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    rows = []
+    metrics_out = args.out.with_name(args.out.stem + "_metrics.csv")
+    rows, metric_rows = [], []
+    if args.resume and args.out.exists():
+        rows = pd.read_csv(args.out).to_dict("records")
+        if metrics_out.exists():
+            metric_rows = pd.read_csv(metrics_out).to_dict("records")
+    done = {(r["n_cells"], r["method"], r["repeat"]) for r in rows if r["stage"] == "total" and r["status"] == "ok"}
+    measured = {(r["n_cells"], r["method"]) for r in metric_rows}
+    metrics_sizes = set(args.sizes if args.metrics_sizes is None else args.metrics_sizes)
+    machine = {"threads": args.threads, "machine": platform.node(),
+               "cpu": platform.processor() or platform.machine(), "n_cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.data_dir or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for n in args.sizes:
-            path = prepare(n, args.seed, Path(tmp))
+            path = prepare(n, args.seed, folder)
             repeats = args.repeats if n <= args.max_repeat_size else 1
             for rep in range(repeats):
                 for method in args.methods:
-                    cmd = [sys.executable, __file__, "--child", method, str(path), "--seed", str(args.seed + rep),
-                           "--threads", str(args.threads)]
-                    proc = subprocess.run(cmd, capture_output=True, text=True)
+                    if (n, method, rep) in done:
+                        continue
+                    rows = [r for r in rows if (r["n_cells"], r["method"], r["repeat"]) != (n, method, rep)]
+                    emb = Path(tmp) / f"emb_{n}_{method}.npy"
+                    proc = _child(args, args.seed + rep, "--child", method, str(path), "--emb-out", str(emb))
                     if proc.returncode != 0:
                         print(proc.stderr[-2000:], file=sys.stderr)
                         rows.append({"n_cells": n, "method": method, "repeat": rep, "stage": "total",
-                                     "seconds": float("nan"), "peak_mb": float("nan"), "status": "failed"})
-                        continue
-                    for row in json.loads(proc.stdout.strip().splitlines()[-1]):
-                        rows.append({"n_cells": n, "method": method, "repeat": rep, **row, "status": "ok"})
+                                     "seconds": float("nan"), "peak_mb": float("nan"), "status": "failed", **machine})
+                    else:
+                        for row in json.loads(proc.stdout.strip().splitlines()[-1]):
+                            rows.append({"n_cells": n, "method": method, "repeat": rep, **row, "status": "ok", **machine})
                     print(f"{n} {method} rep{rep}: {rows[-1]['seconds']:.1f} s, {rows[-1]['peak_mb']:.0f} MB", flush=True)
-                    table = pd.DataFrame(rows).assign(threads=args.threads, machine=platform.node(),
-                                                      cpu=platform.processor() or platform.machine(),
-                                                      n_cpus=os.cpu_count())
-                    tmp_out = args.out.with_suffix(".tmp")
-                    table.to_csv(tmp_out, index=False)
-                    os.replace(tmp_out, args.out)
+                    _write_atomic(pd.DataFrame(rows), args.out)
+                    if proc.returncode != 0 or n not in metrics_sizes or (n, method) in measured:
+                        continue
+                    proc = _child(args, args.seed + rep, "--metrics-child", str(path), str(emb))
+                    if proc.returncode != 0:
+                        print(proc.stderr[-2000:], file=sys.stderr)
+                        continue
+                    result = json.loads(proc.stdout.strip().splitlines()[-1])
+                    measured.add((n, method))
+                    for metric in result["metrics"]:
+                        metric_rows.append({"n_cells": n, "method": method, "seed": args.seed + rep,
+                                            "seconds": result["seconds"], "peak_mb": result["peak_mb"], **metric, **machine})
+                    print(f"{n} {method} metrics: {result['seconds']:.1f} s, {result['peak_mb']:.0f} MB", flush=True)
+                    _write_atomic(pd.DataFrame(metric_rows), metrics_out)
     return 0
 
 

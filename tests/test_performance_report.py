@@ -1,0 +1,82 @@
+"""The scaling benchmark (issue #6) runs end to end, and its report's verdicts follow the figures."""
+
+import importlib.util
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+report = _load("report_performance")
+MACHINE = {"threads": 2, "machine": "test", "cpu": "x86_64", "n_cpus": 2, "status": "ok"}
+
+
+def _totals(figures):
+    """Scaling rows from {(n_cells, method): (seconds, peak_mb)}, one repeat each."""
+    return pd.DataFrame([{"n_cells": n, "method": m, "repeat": 0, "stage": "total", "seconds": s, "peak_mb": mb,
+                          **MACHINE} for (n, m), (s, mb) in figures.items()])
+
+
+def _verdicts(text):
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| scHelix")]
+    return {cells[0].lstrip("| "): cells[2].rstrip(" |") for cells in rows}
+
+
+def test_verdicts_follow_the_measured_figures():
+    met = _totals({(100_000, "schelix"): (40, 3000), (100_000, "scvi"): (100, 2000),
+                   (200_000, "schelix"): (80, 6000), (200_000, "scvi"): (100, 2100)})
+    verdicts = _verdicts(report.markdown(met, "cmd"))
+    assert verdicts == {"scHelix time at 100k cells <= 0.5x scVI's": "met",
+                        "scHelix peak memory 200k / 100k <= 2.2x": "met",
+                        "scHelix peak memory at 200k < 8 GB": "met"}
+    missed = _totals({(100_000, "schelix"): (60, 3000), (100_000, "scvi"): (100, 2000),
+                      (200_000, "schelix"): (80, 9000), (200_000, "scvi"): (100, 2100)})
+    verdicts = _verdicts(report.markdown(missed, "cmd"))
+    assert set(verdicts.values()) == {"**not met**"}
+
+
+def test_unmeasured_targets_are_not_claimed():
+    small = _totals({(10_000, "schelix"): (5, 500), (10_000, "scvi"): (50, 800)})
+    assert set(_verdicts(report.markdown(small, "cmd")).values()) == {"n/a (not measured)"}
+
+
+def test_quality_is_the_scib_total_of_each_size_and_method():
+    rows = []
+    for method, batch, bio in (("schelix", 0.5, 0.8), ("scvi", 0.6, 0.7)):
+        for metric, kind, value in (("ilisi_knn", "batch_correction", batch), ("nmi_kmeans", "bio_conservation", bio)):
+            rows.append({"n_cells": 1000, "method": method, "metric": metric, "metric_type": kind, "value": value,
+                         "seed": 0})
+    total = report.quality(pd.DataFrame(rows))["total"]
+    assert total.loc[(1000, "schelix")] == pytest.approx(0.4 * 0.5 + 0.6 * 0.8)
+    assert total.loc[(1000, "scvi")] == pytest.approx(0.4 * 0.6 + 0.6 * 0.7)
+
+
+@pytest.mark.slow
+def test_scaling_script_measures_stages_and_metrics(tmp_path):
+    scaling = _load("scaling")
+    out = tmp_path / "scaling.csv"
+    assert scaling.main(["--sizes", "800", "--methods", "schelix", "harmony", "--repeats", "1",
+                         "--out", str(out), "--data-dir", str(tmp_path / "data")]) == 0
+    table = pd.read_csv(out)
+    assert (table["status"] == "ok").all()
+    schelix = set(table.loc[table["method"] == "schelix", "stage"])
+    assert {"partition", "graph", "diffusion_cache", "train_phase0", "train_phase2", "total"} <= schelix
+    totals = table[table["stage"] == "total"].set_index("method")
+    assert (totals["seconds"] > 0).all() and (totals["peak_mb"] > 0).all()
+    metrics = pd.read_csv(tmp_path / "scaling_metrics.csv")
+    assert set(metrics["method"]) == {"schelix", "harmony"}
+    assert metrics["value"].between(0, 1).all() and metrics.groupby("method")["metric"].nunique().min() >= 10
+
+    # A second invocation with --resume keeps what was measured and runs nothing again.
+    before = out.read_text()
+    assert scaling.main(["--sizes", "800", "--methods", "schelix", "harmony", "--repeats", "1", "--resume",
+                         "--out", str(out), "--data-dir", str(tmp_path / "data")]) == 0
+    assert out.read_text() == before
