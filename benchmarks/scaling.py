@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -157,6 +158,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-repeat-size", type=int, default=25_000, help="sizes above this run once")
     p.add_argument("--metrics-sizes", type=int, nargs="*", default=None,
                    help="sizes whose embeddings (first repeat) also go through the metric stage (default: all)")
+    p.add_argument("--metrics-methods", nargs="*", default=list(METHODS), choices=METHODS,
+                   help="methods whose embeddings go through the metric stage (default: all)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS / "scaling.csv")
@@ -186,7 +189,8 @@ def main(argv=None) -> int:
     measured = {(r["n_cells"], r["method"]) for r in metric_rows}
     metrics_sizes = set(args.sizes if args.metrics_sizes is None else args.metrics_sizes)
     machine = {"threads": args.threads, "machine": platform.node(),
-               "cpu": platform.processor() or platform.machine(), "n_cpus": os.cpu_count()}
+               "cpu": platform.processor() or platform.machine(), "n_cpus": os.cpu_count(),
+               "command": shlex.join(["python", "benchmarks/scaling.py", *(sys.argv[1:] if argv is None else argv)])}
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.data_dir or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -195,31 +199,35 @@ def main(argv=None) -> int:
             repeats = args.repeats if n <= args.max_repeat_size else 1
             for rep in range(repeats):
                 for method in args.methods:
-                    if (n, method, rep) in done:
+                    seed = args.seed + rep
+                    emb = folder / f"emb_{n}_{method}_seed{seed}.npy"  # kept with the data, for --resume
+                    if (n, method, rep) not in done:
+                        rows = [r for r in rows if (r["n_cells"], r["method"], r["repeat"]) != (n, method, rep)]
+                        proc = _child(args, seed, "--child", method, str(path), "--emb-out", str(emb))
+                        if proc.returncode != 0:
+                            print(proc.stderr[-2000:], file=sys.stderr)
+                            rows.append({"n_cells": n, "method": method, "repeat": rep, "stage": "total",
+                                         "seconds": float("nan"), "peak_mb": float("nan"), "status": "failed",
+                                         **machine})
+                        else:
+                            for row in json.loads(proc.stdout.strip().splitlines()[-1]):
+                                rows.append({"n_cells": n, "method": method, "repeat": rep, **row, "status": "ok",
+                                             **machine})
+                        print(f"{n} {method} rep{rep}: {rows[-1]['seconds']:.1f} s, {rows[-1]['peak_mb']:.0f} MB",
+                              flush=True)
+                        _write_atomic(pd.DataFrame(rows), args.out)
+                    wanted = n in metrics_sizes and method in args.metrics_methods
+                    if not wanted or (n, method) in measured or not emb.exists():
                         continue
-                    rows = [r for r in rows if (r["n_cells"], r["method"], r["repeat"]) != (n, method, rep)]
-                    emb = Path(tmp) / f"emb_{n}_{method}.npy"
-                    proc = _child(args, args.seed + rep, "--child", method, str(path), "--emb-out", str(emb))
-                    if proc.returncode != 0:
-                        print(proc.stderr[-2000:], file=sys.stderr)
-                        rows.append({"n_cells": n, "method": method, "repeat": rep, "stage": "total",
-                                     "seconds": float("nan"), "peak_mb": float("nan"), "status": "failed", **machine})
-                    else:
-                        for row in json.loads(proc.stdout.strip().splitlines()[-1]):
-                            rows.append({"n_cells": n, "method": method, "repeat": rep, **row, "status": "ok", **machine})
-                    print(f"{n} {method} rep{rep}: {rows[-1]['seconds']:.1f} s, {rows[-1]['peak_mb']:.0f} MB", flush=True)
-                    _write_atomic(pd.DataFrame(rows), args.out)
-                    if proc.returncode != 0 or n not in metrics_sizes or (n, method) in measured:
-                        continue
-                    proc = _child(args, args.seed + rep, "--metrics-child", str(path), str(emb))
+                    proc = _child(args, seed, "--metrics-child", str(path), str(emb))
                     if proc.returncode != 0:
                         print(proc.stderr[-2000:], file=sys.stderr)
                         continue
                     result = json.loads(proc.stdout.strip().splitlines()[-1])
                     measured.add((n, method))
                     for metric in result["metrics"]:
-                        metric_rows.append({"n_cells": n, "method": method, "seed": args.seed + rep,
-                                            "seconds": result["seconds"], "peak_mb": result["peak_mb"], **metric, **machine})
+                        metric_rows.append({"n_cells": n, "method": method, "seed": seed, "seconds": result["seconds"],
+                                            "peak_mb": result["peak_mb"], **metric, **machine})
                     print(f"{n} {method} metrics: {result['seconds']:.1f} s, {result['peak_mb']:.0f} MB", flush=True)
                     _write_atomic(pd.DataFrame(metric_rows), metrics_out)
     return 0

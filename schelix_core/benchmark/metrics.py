@@ -109,7 +109,7 @@ def fuzzy_simplicial_set(X, n_neighbors, random_state, metric, knn_indices=None,
     sigmas, rhos = _smooth_knn_dist(knn_dists, float(n_neighbors), local_connectivity=float(local_connectivity))
     rows = np.repeat(np.arange(knn_indices.shape[0]), knn_indices.shape[1])
     shifted = knn_dists - rhos[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # masked by the where
         vals = np.where((shifted <= 0) | (sigmas[:, None] == 0), np.float32(1.0), np.exp(-(shifted / sigmas[:, None])))
     vals = np.where(knn_indices == np.arange(knn_indices.shape[0])[:, None], 0.0, vals).astype(np.float32).ravel()
     keep = knn_indices.ravel() != -1
