@@ -22,7 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .checks import SCHelixInputError, get_counts
-from .preprocess import gene_mean_var, log_normalize, pca
+from .preprocess import gene_mean_var, grouped_sums, log_normalize, pca
 
 
 @dataclass
@@ -179,12 +179,8 @@ def group_eta2(Xlog, group_codes, batch_codes, n_groups, n_batches, min_cells_pe
     if not ok_group.any():
         return None, 0, keep
     idx = np.flatnonzero(keep)
-    n = len(idx)
-    M = sp.csr_matrix((np.ones(n, dtype=np.float32), (combo[idx], np.arange(n))), shape=(n_combo, n))
-    Xk = Xlog[idx]
-    S = np.asarray((M @ Xk).todense() if sp.issparse(Xk) else M @ Xk, dtype=np.float64)  # combos x genes
-    X2 = Xk.multiply(Xk) if sp.issparse(Xk) else np.asarray(Xk) ** 2
-    Q = np.asarray((M @ X2).todense() if sp.issparse(X2) else M @ X2, dtype=np.float64)
+    M = sp.csc_matrix((np.ones(len(idx), dtype=np.float32), (combo[idx], idx)), shape=(n_combo, len(combo)))
+    S, Q = grouped_sums(M, Xlog)  # combos x genes: sums and sums of squares
     nc = np.bincount(combo[idx], minlength=n_combo).astype(np.float64)
     S3 = S.reshape(n_groups, n_batches, -1)
     Q3 = Q.reshape(n_groups, n_batches, -1)

@@ -8,6 +8,15 @@ import numpy as np
 import scipy.sparse as sp
 
 
+#: Rows per block where a whole-matrix temporary (such as X squared) would double the memory.
+ROW_BLOCK = 4096
+
+
+def row_blocks(n: int, size: int = ROW_BLOCK):
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
 def log_normalize(X, target_sum: float = 1e4):
     """log1p(normalize_total(X, target_sum)) as float32 CSR (sparse in, sparse out)."""
     if not sp.issparse(X):
@@ -16,21 +25,47 @@ def log_normalize(X, target_sum: float = 1e4):
     tot = np.asarray(X.sum(axis=1)).ravel()
     tot[tot == 0] = 1.0
     scale = (target_sum / tot).astype(np.float32)
-    X.data *= np.repeat(scale, np.diff(X.indptr))
+    for rows in row_blocks(X.shape[0]):  # in place: a per-value scale vector would be as big as X
+        start, end = X.indptr[rows.start], X.indptr[rows.stop]
+        X.data[start:end] *= np.repeat(scale[rows], np.diff(X.indptr[rows.start : rows.stop + 1]))
     np.log1p(X.data, out=X.data)
     return X
 
 
 def gene_mean_var(X):
-    """Per-gene mean and (population) variance of a sparse or dense matrix."""
-    n = X.shape[0]
-    mean = np.asarray(X.sum(axis=0)).ravel() / n
-    if sp.issparse(X):
-        sq = np.asarray(X.multiply(X).sum(axis=0)).ravel() / n
-    else:
-        sq = (np.asarray(X) ** 2).sum(axis=0) / n
-    var = np.maximum(sq - mean**2, 0.0)
-    return mean.astype(np.float64), var.astype(np.float64)
+    """Per-gene mean and (population) variance of a sparse or dense matrix, one row block at a
+    time so that squaring never copies the whole matrix."""
+    n, p = X.shape
+    total, total_sq = np.zeros(p), np.zeros(p)
+    for rows in row_blocks(n):
+        block = X[rows]
+        if sp.issparse(block):
+            total += np.asarray(block.sum(axis=0, dtype=np.float64)).ravel()
+            total_sq += np.asarray(block.multiply(block).sum(axis=0, dtype=np.float64)).ravel()
+        else:
+            block = np.asarray(block, dtype=np.float64)
+            total += block.sum(axis=0)
+            total_sq += (block**2).sum(axis=0)
+    mean = total / n
+    return mean, np.maximum(total_sq / n - mean**2, 0.0)
+
+
+def grouped_sums(M, X):
+    """``M @ X`` and ``M @ X**2`` as dense float64 (M: groups x cells), one row block of X at
+    a time, so neither X squared nor a row subset of X is ever held whole."""
+    M = sp.csc_matrix(M)
+    S = np.zeros((M.shape[0], X.shape[1]))
+    Q = np.zeros_like(S)
+    for rows in row_blocks(X.shape[0]):
+        Mb, block = M[:, rows], X[rows]
+        if sp.issparse(block):
+            S += (Mb @ block).toarray()
+            Q += (Mb @ block.multiply(block)).toarray()
+        else:
+            block = np.asarray(block, dtype=np.float64)
+            S += Mb @ block
+            Q += Mb @ block**2
+    return S, Q
 
 
 @dataclass
@@ -40,10 +75,14 @@ class PCAFit:
     scale: np.ndarray  # (genes,) multiplier applied after centring
 
     def transform(self, X):
+        """Scores in float64 arithmetic, one row block at a time: a float32 sparse X times a
+        float64 matrix makes scipy copy all of X to float64 first."""
         M = (self.components * self.scale[None, :]).T  # genes x k (float64)
-        out = np.asarray(X @ M, dtype=np.float64)
-        out -= ((self.mean * self.scale) @ self.components.T)[None, :]
-        return out.astype(np.float32)
+        offset = ((self.mean * self.scale) @ self.components.T)[None, :]
+        out = np.empty((X.shape[0], M.shape[1]), dtype=np.float32)
+        for rows in row_blocks(X.shape[0]):
+            out[rows] = np.asarray(X[rows] @ M, dtype=np.float64) - offset
+        return out
 
 
 def pca(X, n_comps: int = 50, scale: bool = True, seed: int = 0, n_iter: int = 4, max_scale: float = 10.0):
