@@ -74,21 +74,19 @@ def _method_run(method: str):
 def run_child(method: str, path: str, seed: int, threads: int, emb_out: str | None) -> list[dict]:
     """One method on one dataset, in this process: rows of (stage, seconds, peak_mb).
 
-    Imports happen before the clock starts and are reported as their own "import" row; "total"
-    is the method's work on data already in memory, as the workflow's ``runtime_s`` records it.
+    "total" is the method's work on data already in memory (imports a method makes inside its
+    run, such as scvi's, included), as the workflow's ``runtime_s`` records it.
     """
     import anndata as ad
     import numpy as np
 
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    clock = time.perf_counter()
     if method == "schelix":
         from schelix_core import SCHelix
     else:
         run = _method_run(method)
-    imported = time.perf_counter() - clock
     adata = ad.read_h5ad(path)
-    rows = [{"stage": "import", "seconds": imported, "peak_mb": float("nan")}]
+    rows = []
     with MemorySampler() as mem:
         start = time.perf_counter()
         if method == "schelix":
