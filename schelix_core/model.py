@@ -158,14 +158,19 @@ class SCHelix:
 
     def _stream_features(self, Xlog, genes, key, n_pcs, seed, refit):
         cols = self.adata.var_names.get_indexer(genes)
-        Xs = Xlog[:, cols]
+        # A stream with most genes (the Anchors) is read in place, since a copy would nearly
+        # double the memory; a small one (the Variants) is copied, which is faster to multiply.
+        if 2 * len(cols) > Xlog.shape[1]:
+            Xs, columns = Xlog, cols
+        else:
+            Xs, columns = Xlog[:, cols], None
         if refit or key not in self._pca_fits:
-            scores, fit = pca(Xs, n_comps=n_pcs, scale=bool(self._params["scale_pcs"]), seed=seed)
+            scores, fit = pca(Xs, n_comps=n_pcs, scale=bool(self._params["scale_pcs"]), seed=seed, columns=columns)
             self._pca_fits[key] = fit
             sd = float(np.sqrt(np.mean(scores.var(axis=0)))) or 1.0
             self._feat_scale[key] = sd
         else:
-            scores = self._pca_fits[key].transform(Xs)
+            scores = self._pca_fits[key].transform(Xs, columns)
         return scores / self._feat_scale[key]
 
     def _prepare(self, seed: int, device, refit: bool = True):

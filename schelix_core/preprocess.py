@@ -68,16 +68,27 @@ def grouped_sums(M, X):
     return S, Q
 
 
+def _widen(M, columns, n_columns):
+    """Rows of ``M`` placed at ``columns`` of an all-zero (n_columns x m) matrix."""
+    if len(columns) == n_columns and np.array_equal(columns, np.arange(n_columns)):
+        return M
+    full = np.zeros((n_columns, M.shape[1]), dtype=M.dtype)
+    full[columns] = M
+    return full
+
+
 @dataclass
 class PCAFit:
     components: np.ndarray  # (k, genes)
     mean: np.ndarray  # (genes,)
     scale: np.ndarray  # (genes,) multiplier applied after centring
 
-    def transform(self, X):
-        """Scores in float64 arithmetic, one row block at a time: a float32 sparse X times a
-        float64 matrix makes scipy copy all of X to float64 first."""
+    def transform(self, X, columns=None):
+        """Scores of ``X`` (or of ``X[:, columns]``, uncopied) in float64 arithmetic, one row block
+        at a time: a float32 sparse X times a float64 matrix makes scipy copy X to float64 first."""
         M = (self.components * self.scale[None, :]).T  # genes x k (float64)
+        if columns is not None:
+            M = _widen(M, np.asarray(columns), X.shape[1])
         offset = ((self.mean * self.scale) @ self.components.T)[None, :]
         out = np.empty((X.shape[0], M.shape[1]), dtype=np.float32)
         for rows in row_blocks(X.shape[0]):
@@ -85,15 +96,19 @@ class PCAFit:
         return out
 
 
-def pca(X, n_comps: int = 50, scale: bool = True, seed: int = 0, n_iter: int = 4, max_scale: float = 10.0):
+def pca(X, n_comps: int = 50, scale: bool = True, seed: int = 0, n_iter: int = 4, max_scale: float = 10.0,
+        columns=None):
     """Randomised PCA of ``X`` with implicit centring (never densifies a sparse ``X``).
 
     Genes are optionally scaled to unit variance (genes of zero variance get weight 0).
+    ``columns`` gives the PCA of ``X[:, columns]`` without copying those columns out of X
+    (worth it when they are most of X; each product then spans all of X's columns).
     Returns ``(scores, PCAFit)``; signs are fixed for determinism.
     """
-    n, p = X.shape
+    cols = np.arange(X.shape[1]) if columns is None else np.asarray(columns)
+    n, p = X.shape[0], len(cols)
     k = int(max(1, min(n_comps, n - 1, p - 1)))
-    mean, var = gene_mean_var(X)
+    mean, var = (stat[cols] for stat in gene_mean_var(X))
     if scale:
         sd = np.sqrt(var)
         d = np.where(sd > 0, 1.0 / np.maximum(sd, 1e-12), 0.0)
@@ -103,12 +118,12 @@ def pca(X, n_comps: int = 50, scale: bool = True, seed: int = 0, n_iter: int = 4
     rng = np.random.default_rng(seed)
     ell = min(p, k + 10)
 
-    def right(M):  # Y @ M with Y = (X - 1 mean^T) diag(d); M is p x l
+    def right(M):  # Y @ M with Y = (X[:, cols] - 1 mean^T) diag(d); M is p x l
         DM = d[:, None] * M
-        return np.asarray(X @ DM.astype(np.float32), dtype=np.float64) - (mean @ DM)[None, :]
+        return np.asarray(X @ _widen(DM, cols, X.shape[1]).astype(np.float32), dtype=np.float64) - (mean @ DM)[None, :]
 
     def left(Q):  # Y^T @ Q, Q is n x l -> p x l
-        XtQ = np.asarray(X.T @ Q.astype(np.float32), dtype=np.float64)
+        XtQ = np.asarray(X.T @ Q.astype(np.float32), dtype=np.float64)[cols]
         return d[:, None] * (XtQ - np.outer(mean, Q.sum(axis=0)))
 
     Q, _ = np.linalg.qr(right(rng.standard_normal((p, ell))))
@@ -123,4 +138,4 @@ def pca(X, n_comps: int = 50, scale: bool = True, seed: int = 0, n_iter: int = 4
     V = V * signs[:, None]
     fit = PCAFit(components=V, mean=mean, scale=d)
     # exact projection (identical code path to transform(), so refits and reloads agree)
-    return fit.transform(X), fit
+    return fit.transform(X, columns), fit
