@@ -23,8 +23,22 @@ from schelix_core.benchmark.aggregate import run_scores  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STAGES = ("partition", "pca", "graph", "diffusion_cache", "train_phase0", "train_phase1", "train_phase2", "embedding")
+NOTES = [
+    "- Peak memory is the peak resident memory of the method's process, including the loaded input "
+    "(log-normalised `X` and the `counts` layer, as a workflow job loads it).",
+    "- The simulated counts (about 2,500 per cell over 2,000 genes) have about half their entries "
+    "non-zero, denser than a typical 10x matrix of highly variable genes, so memory figures are on the high side.",
+    "- scVI runs with scvi-tools' default epochs, min(400, 400 x 20,000 / cells): above 20k cells it "
+    "sees a constant 8 million cells in total, so its time is flat there.",
+    "- Every method runs the workflow's own method script (`scripts/methods/`) on the same preprocessed "
+    "file, in a fresh process, with the same thread count.",
+    "- Metric stage: scib-metrics' silhouette-based metrics (silhouette_label, bras, isolated_labels) take "
+    "time quadratic in the cells of a label (computed in chunks, so memory stays linear); the workflow "
+    "prepares no n x n input.",
+]
 TIMES_HEADING = "## End-to-end wall time (s, median over runs) and peak resident memory (MB)"
 TIME_RATIO_TARGET, MEMORY_GROWTH_TARGET, MEMORY_LIMIT_MB, STARTUP_TARGET_S = 0.5, 2.2, 8 * 1024, 10.0
+QUALITY_TOLERANCE = 0.01  # total-score differences this small are within seed-to-seed spread
 
 
 def totals(table: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +75,8 @@ def metrics_section(metrics: pd.DataFrame) -> list[str]:
               "| cells | " + " | ".join(total.columns) + " | scHelix - scVI |", "|---" * (len(total.columns) + 2) + "|"]
     for n in total.index:
         gap = total.loc[n, "schelix"] - total.loc[n, "scvi"] if {"schelix", "scvi"} <= set(total.columns) else float("nan")
-        lines.append(f"| {n:,} | " + " | ".join(_cell(total, n, m, "{:.3f}") for m in total.columns) + f" | {gap:+.3f} |")
+        lines.append(f"| {n:,} | " + " | ".join(_cell(total, n, m, "{:.3f}") for m in total.columns)
+                     + (" | n/a |" if pd.isna(gap) else f" | {gap:+.3f} |"))
     return lines
 
 
@@ -88,13 +103,16 @@ def targets_section(table: pd.DataFrame, metrics: pd.DataFrame | None, startup: 
                  verdict(None if peak is None else peak < MEMORY_LIMIT_MB)))
     if metrics is not None:
         total = quality(metrics)["total"].unstack()
-        sizes = [n for n in total.index if {"schelix", "scvi"} <= set(total.loc[n].dropna().index)]
-        if 100_000 in sizes and len(sizes) > 1:
-            small = min(sizes)
-            gap_big = total.loc[100_000, "schelix"] - total.loc[100_000, "scvi"]
-            gap_small = total.loc[small, "schelix"] - total.loc[small, "scvi"]
-            rows.append((f"no loss of quality at 100k: scHelix - scVI total at 100k vs at {small:,}",
-                         f"{gap_big:+.3f} vs {gap_small:+.3f}", verdict(gap_big >= gap_small - 0.01)))
+        own = total["schelix"].dropna() if "schelix" in total.columns else pd.Series(dtype=float)
+        if 100_000 in own.index and own.index.min() < 100_000:
+            small = own.index.min()
+            rows.append((f"scHelix quality at 100k: total vs its own at {small:,} cells (no loss at scale)",
+                         f"{own[100_000]:.3f} vs {own[small]:.3f}",
+                         verdict(own[100_000] >= own[small] - QUALITY_TOLERANCE)))
+        if 100_000 in own.index and "scvi" in total.columns and pd.notna(total.loc[100_000, "scvi"]):
+            rows.append(("scHelix quality at 100k: total vs scVI's",
+                         f"{own[100_000]:.3f} vs {total.loc[100_000, 'scvi']:.3f}",
+                         verdict(own[100_000] >= total.loc[100_000, "scvi"] - QUALITY_TOLERANCE)))
     if startup is not None:
         med = startup.groupby("case")["seconds"].median()
         worst = med.drop([c for c in med.index if "umap and pynndescent imported" in c]).max()
@@ -162,7 +180,7 @@ def markdown(table: pd.DataFrame, command: str, metrics: pd.DataFrame | None = N
         lines += metrics_section(metrics)
     if startup is not None:
         lines += startup_section(startup)
-    lines += ["", "![time and memory against cells](performance.png)", ""]
+    lines += ["", "![time and memory against cells](performance.png)", "", "## How to read these figures", "", *NOTES, ""]
     at = lines.index(TIMES_HEADING)  # the targets come first, right after the header
     return "\n".join(lines[:at] + targets_section(table, metrics, startup)[1:] + [""] + lines[at:])
 

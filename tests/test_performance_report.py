@@ -59,6 +59,18 @@ def test_quality_is_the_scib_total_of_each_size_and_method():
     assert total.loc[(1000, "scvi")] == pytest.approx(0.4 * 0.6 + 0.6 * 0.7)
 
 
+def test_quality_verdicts_compare_with_scvi_and_with_the_smaller_size():
+    rows = []
+    for n, method, value in ((10_000, "schelix", 0.75), (100_000, "schelix", 0.745), (100_000, "scvi", 0.83)):
+        for metric, kind in (("ilisi_knn", "batch_correction"), ("nmi_kmeans", "bio_conservation")):
+            rows.append({"n_cells": n, "method": method, "metric": metric, "metric_type": kind, "value": value, "seed": 0,
+                         "seconds": 1.0, "peak_mb": 100.0})
+    table = _totals({(100_000, "schelix"): (40, 3000), (100_000, "scvi"): (100, 2000)})
+    verdicts = _verdicts(report.markdown(table, "cmd", metrics=pd.DataFrame(rows)))
+    assert verdicts["scHelix quality at 100k: total vs its own at 10,000 cells (no loss at scale)"] == "met"
+    assert verdicts["scHelix quality at 100k: total vs scVI's"] == "**not met**"
+
+
 @pytest.mark.slow
 def test_scaling_script_measures_stages_and_metrics(tmp_path):
     scaling = _load("scaling")
