@@ -162,6 +162,18 @@ def markdown(table: pd.DataFrame, command: str, metrics: pd.DataFrame | None = N
             + (" | n/a | " if pd.isna(ratio) else f" | {ratio:.2f} | ")
             + " | ".join(_cell(mem, n, m, "{:.0f}") for m in mem.columns) + f" | {int(runs.loc[n].max())} |"
         )
+    failed = table[(table["stage"] == "total") & (table["status"] != "ok")]
+    if not failed.empty:
+        def largest_finished(method):
+            done = tot[tot["method"] == method]
+            if done.empty:
+                return "none finished"
+            last = done.loc[done["n_cells"].idxmax()]
+            return f"largest finished: {last['n_cells']:,} cells, peak {last['peak_mb'] / 1024:.1f} GB"
+
+        lines += ["", "Runs that did not finish (failed, or stopped where they would not fit in memory): "
+                  + "; ".join(f"{r.method} at {r.n_cells:,} cells ({largest_finished(r.method)})"
+                              for r in failed.itertuples()) + "."]
     stages = table[(table["method"] == "schelix") & table["stage"].isin(STAGES) & (table["status"] == "ok")]
     if not stages.empty:
         med = stages.groupby(["n_cells", "stage"]).agg(seconds=("seconds", "median"), peak_mb=("peak_mb", "median"))
