@@ -128,6 +128,7 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
     wd = float(params["weight_decay"])
     w_rec = float(params["recon_weight"])
     w_con = float(params["contrast_weight"])
+    w_align = float(params["align_weight"])
     w_mix = float(params["mix_weight"])
     w_drift = float(params["drift_weight"])
     gen = torch.Generator().manual_seed(seed)
@@ -208,7 +209,7 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
             j = sample_neighbours(idx, data.nbr_indptr, data.nbr_indices, gen)
             z_v = module.enc_v(_take(data.feats_v, idx))
             b = data.batch[idx]
-            loss = w_con * align_terms(idx, j, z_v)
+            loss = w_align * align_terms(idx, j, z_v)
             loss = loss + w_mix * group_mixing_loss(z_v, b, groups[idx], n_b, n_groups)
             loss = loss + w_rec * _recon(module.dec_v, z_v, b, x0_v[idx])
             return loss
@@ -239,7 +240,7 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
             dec_a = module.dec_a_cat if concat else module.dec_a
             dec_v = module.dec_v_cat if concat else module.dec_v
             loss = w_rec * (_recon(dec_a, z, b, x0_a[idx]) + _recon(dec_v, z, b, x0_v[idx]))
-            loss = loss + 0.5 * w_con * info_nce_multi(z_v, [z_a.detach(), z_aj.detach()], tau)
+            loss = loss + 0.5 * w_align * info_nce_multi(z_v, [z_a.detach(), z_aj.detach()], tau)
         else:
             z, zj = z_a, z_aj
             loss = w_rec * _recon(module.dec_a, z, b, x0_a[idx])

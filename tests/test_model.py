@@ -51,6 +51,17 @@ def test_each_phase_loss_falls(trained):
         assert h[-1] < h[0], (phase, h)
 
 
+def test_align_weight_drives_only_the_variant_alignment(sim, sim_partition):
+    """Phase 1 is alignment (InfoNCE, about log(batch size) at the start) plus mixing and
+    reconstruction; the neighbour-contrast weight of phases 0 and 2 must not switch it off."""
+    first_phase1 = {}
+    for align in (0.0, 1.0):
+        m = SCHelix(sim, "batch", partition=sim_partition, align_weight=align, contrast_weight=0.0)
+        m.train(seed=0, max_epochs=(1, 1, 1), progress_bar=False, accelerator="cpu")
+        first_phase1[align] = m.history["phase1"][0]
+    assert first_phase1[1.0] - first_phase1[0.0] > 1.0, first_phase1
+
+
 def test_params_recorded(trained):
     p = trained.params
     assert p["seed"] == 0 and p["n_latent"] == 32 and p["alpha_max"] == 0.2 and p["epochs"] == [8, 8, 8]
