@@ -92,3 +92,32 @@ def test_scaling_script_measures_stages_and_metrics(tmp_path):
     assert scaling.main(["--sizes", "800", "--methods", "schelix", "harmony", "--repeats", "1", "--resume",
                          "--out", str(out), "--data-dir", str(tmp_path / "data")]) == 0
     assert out.read_text() == before
+
+
+def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
+    """The defaults screen reads the benchmark's own inputs and appends one scored row per
+    (candidate, dataset, seed); a second candidate keeps the first one's rows."""
+    from schelix_core import partition_genes
+    from schelix_core.benchmark.preprocess import preprocess
+    from tests.schelix_fixtures import small_sim
+
+    sweep = _load("sweep_defaults")
+    results = tmp_path / "results"
+    for name, seed in (("sim_a", 0), ("sim_b", 1)):
+        pre = preprocess(small_sim(seed=seed), "batch", n_top_genes=300, n_pcs=20, target_sum=1e4)
+        (results / name / "partition").mkdir(parents=True)
+        pre.write_h5ad(results / name / "preprocessed.h5ad")
+        roles = partition_genes(pre, "batch", layer="counts", seed=0).to_frame().rename_axis("gene").reset_index()
+        roles.to_parquet(results / name / "partition" / "seed0.parquet", index=False)
+    out = tmp_path / "sweep.csv"
+    common = ["--results", str(results), "--datasets", "sim_a,sim_b", "--out", str(out)]
+    fast = '{"target_steps": 30}'
+    assert sweep.main(["--name", "first", "--params", fast, *common]) == 0
+    assert sweep.main(["--name", "second", "--params", '{"target_steps": 30, "contrast_weight": 1.0}', *common]) == 0
+    table = pd.read_csv(out)
+    assert sorted(zip(table["candidate"], table["dataset"])) == [
+        ("first", "sim_a"), ("first", "sim_b"), ("second", "sim_a"), ("second", "sim_b")]
+    assert table["total"].between(0, 1).all()
+    assert (table["total"] - (0.4 * table["batch_correction"] + 0.6 * table["bio_conservation"])).abs().max() < 1e-9
+    with pytest.raises(SystemExit, match="sim_missing"):
+        sweep.main(["--name", "x", "--results", str(results), "--datasets", "sim_missing", "--out", str(out)])

@@ -1,0 +1,86 @@
+"""Screen a scHelix default on every benchmark dataset at once (one seed, no workflow).
+
+A default must serve every dataset, so a candidate is judged by its scIB totals on all of
+them together, never by one. This reuses the benchmark workflow's preprocessed data and gene
+partitions (run ``benchmarks/run_benchmark.py`` first) and the workflow's metric code, and
+appends one row per (candidate, dataset, seed) to ``benchmarks/results/sweep_defaults.csv``.
+A screen only suggests; the benchmark's three seeds decide.
+
+    python benchmarks/sweep_defaults.py --name contrast0.1 --params '{"contrast_weight": 0.1}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ("kang_ifnb_pbmc", "symphony_pbmc_3chem", "baron_pancreas_mouse", "sim_mild", "sim_strong_genes",
+            "sim_disjoint_rare")
+
+
+def screen(name: str, params: dict, results: Path, datasets, seeds) -> "pd.DataFrame":
+    import anndata as ad
+    import pandas as pd
+
+    from schelix_core import SCHelix
+    from schelix_core.benchmark.aggregate import run_scores
+    from schelix_core.benchmark.metrics import compute_metrics
+
+    rows = []
+    for dataset in datasets:
+        pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
+        for seed in seeds:
+            roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
+            start = time.perf_counter()
+            model = SCHelix(pre, batch_key="batch", layer="counts",
+                            partition=None if params.get("ablation") == "no_partition" else roles, **params)
+            model.train(seed=seed, num_threads=1, progress_bar=False)
+            out = ad.AnnData(obs=pd.DataFrame(index=pre.obs_names))
+            out.obsm["X_emb"] = model.get_latent_representation()
+            out.uns["output_type"] = "embedding"
+            seconds = time.perf_counter() - start
+            table = compute_metrics(pre, out, "batch", "cell_type", seed=seed)
+            table["dataset"], table["method"], table["seed"], table["status"] = dataset, name, seed, "ok"
+            score = run_scores(table).iloc[0]
+            rows.append({"candidate": name, "params": json.dumps(params, sort_keys=True), "dataset": dataset,
+                         "seed": seed, "batch_correction": score["batch_correction"],
+                         "bio_conservation": score["bio_conservation"], "total": score["total"],
+                         "train_s": round(seconds, 1)})
+            print(f"{name} {dataset} seed {seed}: total {score['total']:.3f}", flush=True)
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    import pandas as pd
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", required=True, help="label of the candidate in the table")
+    parser.add_argument("--params", default="{}", help="JSON of scHelix hyperparameters that differ from DEFAULTS")
+    parser.add_argument("--results", default=str(REPO / "results_benchmark"), help="the benchmark's results_dir")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "sweep_defaults.csv"))
+    args = parser.parse_args(argv)
+    results = Path(args.results)
+    missing = [d for d in args.datasets.split(",") if not (results / d / "preprocessed.h5ad").exists()]
+    if missing:
+        raise SystemExit(f"no preprocessed data for {missing} under {results}; run benchmarks/run_benchmark.py first")
+    table = screen(args.name, json.loads(args.params), results, args.datasets.split(","),
+                   [int(s) for s in args.seeds.split(",")])
+    out = Path(args.out)
+    if out.exists():
+        table = pd.concat([pd.read_csv(out), table], ignore_index=True)
+    tmp = out.with_suffix(".csv.tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(out)
+    means = table.groupby("candidate")["total"].mean().sort_values(ascending=False)
+    print(means.round(3).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
