@@ -28,7 +28,8 @@ DEFAULTS = dict(
     scale_pcs=True,
     diffusion_scales=(0, 1, 2, 4),
     n_neighbors=15,
-    alpha_max=0.2,
+    # the Variant residual moves a cell by at most half its anchor norm: Anchors dominate
+    alpha_max=0.5,
     lr=1e-3,
     anchor_lr_factor=0.1,
     weight_decay=1e-4,
@@ -320,7 +321,7 @@ class SCHelix:
         return z
 
     def gate_weights(self) -> np.ndarray:
-        """Per-cell, per-dimension effective gate weight |alpha * tanh(g)| (gate fusion only)."""
+        """Per-cell, per-dimension gate |alpha * tanh(g)| on the Variant message (gate fusion only)."""
         import torch
 
         from .training import _take

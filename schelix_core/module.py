@@ -47,11 +47,14 @@ class BatchDecoder(nn.Module):
 
 
 class FusionGate(nn.Module):
-    """z = z_A + alpha * tanh(g([z_A, sg(z_V)])) * W z_V with alpha = alpha_max * sigmoid(a).
+    """z = z_A + alpha * tanh(g([z_A, sg(z_V)])) * (|z_A| / |W z_V|) * W z_V,
+    alpha = alpha_max * sigmoid(a).
 
-    The effective per-dimension weight |alpha * tanh(g)| is bounded by alpha_max by
-    construction. ``bounded=False`` (the "unbounded_gate" ablation) uses the raw linear
-    gate g instead, with no bound.
+    The Variant message W z_V is rescaled to the anchor's norm per cell, so the residual's size
+    is set by the gate alone: ||z - z_A|| <= alpha_max * ||z_A|| for every cell, whatever the
+    scale of W or z_V. Without the rescaling W could grow and the bound would be nominal.
+    ``bounded=False`` (the "unbounded_gate" ablation) uses z_A + g * W z_V: no tanh, no
+    alpha, no rescaling.
     """
 
     def __init__(self, n_latent: int, alpha_max: float = 0.2, bounded: bool = True):
@@ -67,14 +70,20 @@ class FusionGate(nn.Module):
         return self.alpha_max * torch.sigmoid(self.a)
 
     def gate(self, z_a: torch.Tensor, z_v: torch.Tensor) -> torch.Tensor:
-        """Effective per-dimension weight applied to W z_V."""
+        """Per-dimension weight of the Variant message (at most alpha_max in size when bounded)."""
         g = self.g(torch.cat([z_a, z_v.detach()], dim=1))
         if self.bounded:
             return self.alpha * torch.tanh(g)
         return g
 
+    def residual(self, z_a: torch.Tensor, z_v: torch.Tensor) -> torch.Tensor:
+        message = self.W(z_v)
+        if self.bounded:
+            message = message * (z_a.norm(dim=1, keepdim=True) / (message.norm(dim=1, keepdim=True) + 1e-6))
+        return self.gate(z_a, z_v) * message
+
     def forward(self, z_a: torch.Tensor, z_v: torch.Tensor) -> torch.Tensor:
-        return z_a + self.gate(z_a, z_v) * self.W(z_v)
+        return z_a + self.residual(z_a, z_v)
 
 
 class SCHelixModule(nn.Module):

@@ -128,7 +128,8 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
     wd = float(params["weight_decay"])
     w_rec = float(params["recon_weight"])
     w_con = float(params["contrast_weight"])
-    w_align = float(params["align_weight"])
+    # "no_align" removes the Variant alignment everywhere: phase 1 and its phase-2 term
+    w_align = 0.0 if ablation == "no_align" else float(params["align_weight"])
     w_mix = float(params["mix_weight"])
     w_drift = float(params["drift_weight"])
     gen = torch.Generator().manual_seed(seed)
