@@ -123,17 +123,6 @@ def info_nce(q: torch.Tensor, k: torch.Tensor, tau: float = 0.2) -> torch.Tensor
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
 
 
-def info_nce_multi(q: torch.Tensor, targets: list[torch.Tensor], tau: float = 0.2) -> torch.Tensor:
-    """InfoNCE toward fixed targets with several positives per row (one per list entry)."""
-    q = F.normalize(q, dim=1)
-    losses = []
-    target = torch.arange(q.shape[0], device=q.device)
-    for t in targets:
-        t = F.normalize(t, dim=1)
-        losses.append(F.cross_entropy(q @ t.t() / tau, target))
-    return torch.stack(losses).mean()
-
-
 def group_mixing_loss(z: torch.Tensor, batch: torch.Tensor, group: torch.Tensor, n_batches: int,
                       n_groups: int, min_cells: int = 2) -> torch.Tensor:
     """Composition-aware batch mixing: first- and second-moment matching *within* groups.

@@ -2,12 +2,15 @@
 
 Phase 0 (anchor warm-up): anchor encoder + decoder; batch-conditioned reconstruction of the
 anchor features plus InfoNCE with graph neighbours as positives (neighbours from other
-batches preferred). Phase 1 (align): anchor frozen; the variant stream is trained toward
-stop-gradient anchor targets (the cell itself and a graph neighbour as positives), with
-composition-aware batch mixing and batch-conditioned reconstruction of the variant
-features. Phase 2 (refine + fuse): anchor unfrozen at low LR with an L2 drift penalty to its
-phase-0 weights; the fused latent reconstructs both streams' features (so the variant
-stream has to earn its place) and keeps neighbour structure and within-group mixing.
+batches preferred). Phase 1 (align): anchor frozen; the variant stream learns the anchor
+stream's topology: InfoNCE between a cell's variant latent and that of its anchor-graph
+neighbour (from another batch where it has one), with composition-aware batch mixing and
+batch-conditioned reconstruction of the variant features. Phase 2 (refine + fuse): anchor
+unfrozen at low LR with an L2 drift penalty to its phase-0 weights; the fused latent
+reconstructs both streams' features (so the variant stream has to earn its place), while
+neighbour structure and within-group mixing are kept on the anchor latent and the variant
+stream stays aligned. Batch removal therefore never acts on the variant message itself: what
+the gate lets through is only as clean as the alignment made it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .module import SCHelixModule, drift_penalty, group_mixing_loss, info_nce, info_nce_multi
+from .module import SCHelixModule, drift_penalty, group_mixing_loss, info_nce
 
 
 @dataclass
@@ -196,12 +199,6 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
         return history, groups_np
 
     # ---------------------------------------------------------------- phase 1
-    def align_terms(idx, j, z_v):
-        with torch.no_grad():
-            t_i = module.enc_a(_take(data.feats_a, idx))
-            t_j = module.enc_a(_take(data.feats_a, j))
-        return info_nce_multi(z_v, [t_i, t_j], tau)
-
     if run_p1:
         for p in module.enc_a.parameters():
             p.requires_grad_(False)
@@ -210,7 +207,7 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
             j = sample_neighbours(idx, data.nbr_indptr, data.nbr_indices, gen)
             z_v = module.enc_v(_take(data.feats_v, idx))
             b = data.batch[idx]
-            loss = w_align * align_terms(idx, j, z_v)
+            loss = w_align * info_nce(z_v, module.enc_v(_take(data.feats_v, j)), tau)
             loss = loss + w_mix * group_mixing_loss(z_v, b, groups[idx], n_b, n_groups)
             loss = loss + w_rec * _recon(module.dec_v, z_v, b, x0_v[idx])
             return loss
@@ -237,16 +234,14 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
             z_v = module.enc_v(_take(data.feats_v, idx))
             z_vj = module.enc_v(_take(data.feats_v, j))
             z = module.fuse(z_a, z_v)
-            zj = module.fuse(z_aj, z_vj)
             dec_a = module.dec_a_cat if concat else module.dec_a
             dec_v = module.dec_v_cat if concat else module.dec_v
             loss = w_rec * (_recon(dec_a, z, b, x0_a[idx]) + _recon(dec_v, z, b, x0_v[idx]))
-            loss = loss + 0.5 * w_align * info_nce_multi(z_v, [z_a.detach(), z_aj.detach()], tau)
+            loss = loss + 0.5 * w_align * info_nce(z_v, z_vj, tau)
         else:
-            z, zj = z_a, z_aj
-            loss = w_rec * _recon(module.dec_a, z, b, x0_a[idx])
-        loss = loss + w_con * info_nce(z, zj, tau)
-        loss = loss + w_mix * group_mixing_loss(z, b, groups[idx], n_b, n_groups)
+            loss = w_rec * _recon(module.dec_a, z_a, b, x0_a[idx])
+        loss = loss + w_con * info_nce(z_a, z_aj, tau)
+        loss = loss + w_mix * group_mixing_loss(z_a, b, groups[idx], n_b, n_groups)
         loss = loss + w_drift * drift_penalty(module.enc_a, anchor_ref)
         return loss
 
