@@ -40,7 +40,10 @@ DEFAULTS = dict(
     # sharpens local structure. Aligning the Variant stream to the Anchors has its own weight.
     contrast_weight=0.1,
     align_weight=1.0,
-    mix_weight=1.0,
+    # Within-group batch mixing on the Anchor latent (phase 2 runs it at 0.1x the learning rate,
+    # under the drift penalty) and on the Variant latent (phase 1); at weight 1 the Anchor
+    # latent kept much of its batch variance (PCR comparison 0.70 on sim_mild, scVI 0.87).
+    mix_weight=3.0,
     drift_weight=1.0,
     batch_size=256,
     target_steps=(400, 250, 250),

@@ -147,17 +147,23 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
     x0_v = data.feats_v[0] if module.has_v else None
     dev = data.batch.device
 
+    steps_per_epoch = max(1, n // bs)  # the last mini-batch takes the remainder
+
     def batches():
         perm = torch.randperm(n, generator=gen).to(dev)
-        n_full = max(1, n // bs)
-        for i in range(n_full):
-            idx = perm[i * bs:(i + 1) * bs] if i < n_full - 1 else perm[i * bs:]
+        for i in range(steps_per_epoch):
+            idx = perm[i * bs:(i + 1) * bs] if i < steps_per_epoch - 1 else perm[i * bs:]
             if idx.shape[0] >= 2:
                 yield idx
 
     def run_phase(name, n_epochs, step_fn, params_groups):
         start = time.perf_counter()
         opt = torch.optim.AdamW(params_groups, weight_decay=wd)
+        # cosine decay to zero within each phase: a phase is a few hundred steps, and at a
+        # constant rate its end point was wherever the last mini-batches left it
+        total_steps = max(1, n_epochs * steps_per_epoch)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda t: 0.5 * (1.0 + math.cos(math.pi * min(t, total_steps) / total_steps)))
         for ep in range(n_epochs):
             module.train()
             tot, cnt = 0.0, 0
@@ -167,6 +173,7 @@ def train_protocol(module: SCHelixModule, data: TrainData, params: dict, epochs:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_([p for g in params_groups for p in g["params"]], 5.0)
                 opt.step()
+                sched.step()
                 tot += float(loss.detach()) * idx.shape[0]
                 cnt += idx.shape[0]
             history[name].append(tot / max(cnt, 1))
