@@ -93,6 +93,33 @@ def test_phase2_batch_removal_acts_on_the_anchor_stream_only(sim, sim_partition)
     assert trained > 1e-3, trained
 
 
+def test_learning_rate_decays_to_zero_within_each_phase(sim, sim_partition, monkeypatch):
+    """Each phase starts at its base rate and anneals to ~0, so a phase ends at a settled point
+    rather than wherever its last mini-batches left it."""
+    steps = []
+    adamw_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        steps.append((self, [g["lr"] for g in self.param_groups]))
+        return adamw_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    m = SCHelix(sim, "batch", partition=sim_partition)
+    m.train(seed=0, max_epochs=(3, 3, 3), progress_bar=False, accelerator="cpu")
+    phases = []  # one optimizer per phase, in order
+    for opt, lrs in steps:
+        if not phases or phases[-1][0] is not opt:
+            phases.append((opt, []))
+        phases[-1][1].append(lrs)
+    assert len(phases) == 3
+    base = m.params["lr"]
+    for _, rates in phases:
+        first, last = np.array(rates[0]), np.array(rates[-1])
+        assert first.max() == pytest.approx(base)
+        assert (last < 0.1 * first).all(), (first, last)  # six steps: cos schedule ends at 0.067
+        assert (np.diff(np.array(rates), axis=0) <= 1e-12).all()
+
+
 def test_params_recorded(trained):
     p = trained.params
     assert p["seed"] == 0 and p["n_latent"] == 32 and p["alpha_max"] == 0.5 and p["epochs"] == [8, 8, 8]
