@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 import anndata as ad
+import jax
 import numpy as np
 import pandas as pd
 from scib_metrics.utils import KMeans
@@ -31,6 +32,9 @@ def _sensitivity(results: Path, dataset: str, args) -> pd.DataFrame:
     for method in args.methods:
         for seed in args.seeds:
             emb = ad.read_h5ad(results / "integrated" / method / f"seed{seed}.h5ad").obsm["X_emb"]
+            # every fit leaves compiled XLA code mapped in memory; hundreds of fits exhaust the
+            # process's memory maps ("LLVM compilation error: Cannot allocate memory")
+            jax.clear_caches()
             for km_seed in range(args.n_kmeans_seeds):
                 pred = np.asarray(KMeans(n_clusters, seed=km_seed).fit(emb).labels_)
                 rows.append({"method": method, "seed": seed, "kmeans_seed": km_seed,
