@@ -61,14 +61,22 @@ def robust_totals(sensitivity: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFr
     averaged = sensitivity.set_index(keys)[["nmi_mean", "ari_mean"]].rename(
         columns={"nmi_mean": "nmi_kmeans", "ari_mean": "ari_kmeans"}).stack().rename("averaged")
     averaged.index = averaged.index.set_names("metric", level=-1)
-    runs = metrics.merge(sensitivity[keys], on=keys).join(averaged, on=[*keys, "metric"])
+    scored_runs = metrics.merge(sensitivity[keys], on=keys)
+    runs = scored_runs.join(averaged, on=[*keys, "metric"])
     runs["value"] = runs["averaged"].fillna(runs["value"])
-    scored = run_scores(metrics.merge(sensitivity[keys], on=keys)).set_index(keys)["total"]
+    scored = run_scores(scored_runs).set_index(keys)["total"]
     robust = run_scores(runs.drop(columns="averaged")).set_index(keys)["total"]
     both = pd.DataFrame({"total_kmeans_seed0": scored, "total_kmeans_averaged": robust}).reset_index()
     table = both.groupby(["dataset", "method"])[["total_kmeans_seed0", "total_kmeans_averaged"]].agg(["mean", "std"])
     table.columns = [f"{col}_{stat.replace('std', 'sd')}" for col, stat in table.columns]
     return table.reset_index()
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    table.round(4).to_csv(tmp, index=False)
+    tmp.replace(path)
+    print(table.round(3).to_string(index=False))
 
 
 def main(argv=None) -> int:
@@ -85,18 +93,11 @@ def main(argv=None) -> int:
     table = pd.concat(tables, ignore_index=True)
     out = REPO / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".csv.tmp")
-    table.round(4).to_csv(tmp, index=False)
-    tmp.replace(out)
-    print(table.round(3).to_string(index=False))
+    _write_csv(table, out)
     metrics = REPO / args.results_dir / "tables" / "metrics.parquet"
     if metrics.exists():
         totals = robust_totals(table, pd.read_parquet(metrics))
-        totals_out = out.with_name("kmeans_robust_totals.csv")
-        tmp = totals_out.with_suffix(".csv.tmp")
-        totals.round(4).to_csv(tmp, index=False)
-        tmp.replace(totals_out)
-        print(totals.round(3).to_string(index=False))
+        _write_csv(totals, out.with_name("kmeans_robust_totals.csv"))
     return 0
 
 
