@@ -103,17 +103,21 @@ GROUPINGS = ("graph", "harmony")
 
 def preliminary_groups(Xlog, batch_codes, n_pcs: int = 30, n_groups: int | None = None, seed: int = 0):
     """Clusters of a Harmony-corrected PCA (groups of similar cells that mix batches)."""
+    pcs, _ = pca(Xlog, n_comps=n_pcs, scale=True, seed=seed)
+    return kmeans_groups(harmony_corrected(pcs, batch_codes, seed), n_groups, seed, cells_per_group=200,
+                         max_groups=40)
+
+
+def harmony_corrected(X: np.ndarray, batch_codes, seed: int) -> np.ndarray:
+    """Harmony-corrected copy of a low-dimensional representation, so that clusters of it
+    group similar cells across batches instead of splitting them by batch."""
     import harmonypy
 
-    n = Xlog.shape[0]
-    pcs, _ = pca(Xlog, n_comps=n_pcs, scale=True, seed=seed)
-    meta = pd.DataFrame({"batch": pd.Categorical(batch_codes.astype(str))})
-    ho = harmonypy.run_harmony(pcs.astype(np.float64), meta, "batch", verbose=False,
+    meta = pd.DataFrame({"batch": pd.Categorical(np.asarray(batch_codes).astype(str))})
+    ho = harmonypy.run_harmony(np.asarray(X, dtype=np.float64), meta, "batch", verbose=False,
                                random_state=seed, max_iter_harmony=10)
     Z = np.asarray(ho.Z_corr, dtype=np.float64)
-    if Z.shape[0] != n:
-        Z = Z.T
-    return kmeans_groups(Z, n_groups, seed, cells_per_group=200, max_groups=40)
+    return Z if Z.shape[0] == X.shape[0] else Z.T
 
 
 #: Leiden resolutions tried for the graph grouping, finest first.

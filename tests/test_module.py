@@ -73,3 +73,29 @@ def test_module_shapes_and_drift():
     assert float(drift_penalty(m.enc_a, ref).detach()) == 0.0
     mc = SCHelixModule(dim_a=10, dim_v=6, n_scales=3, n_batches=2, n_latent=8, fusion="concat")
     assert mc.fuse(mc.enc_a(fa), mc.enc_v(fv)).shape == (5, 16)
+
+
+def test_mixing_groups_span_batches_where_the_latent_is_split_by_batch():
+    """Groups for the mixing loss must match cells across batches: k-means on a latent with a
+    batch shift returns batch-pure groups, the Harmony-corrected grouping does not."""
+    import numpy as np
+
+    from schelix_core.partition import kmeans_groups
+    from schelix_core.training import latent_groups
+
+    rng = np.random.default_rng(0)
+    n_types, per = 3, 200
+    centres = rng.normal(scale=10.0, size=(n_types, 8))
+    cell_type = np.repeat(np.arange(n_types), 2 * per)
+    batch = np.tile(np.repeat([0, 1], per), n_types)
+    z = centres[cell_type] + rng.normal(size=(len(batch), 8))
+    z[:, 0] += 4.0 * batch
+
+    def min_minor_share(groups):
+        shares = [np.mean(batch[groups == g]) for g in np.unique(groups)]
+        return min(min(s, 1 - s) for s in shares)
+
+    assert min_minor_share(kmeans_groups(z, 6, 0, cells_per_group=150, max_groups=50)) < 0.05
+    groups = latent_groups(z, batch, 6, seed=0)
+    assert len(np.unique(groups)) == 6
+    assert min_minor_share(groups) > 0.3
