@@ -205,12 +205,14 @@ def main(argv=None) -> int:
                             # this run rewrites the embedding the metric stage scores: scores of the
                             # previous one (training is not bit-reproducible) would no longer apply
                             emb.unlink(missing_ok=True)
-                            metric_rows = [r for r in metric_rows if (r["n_cells"], r["method"]) != (n, method)]
-                            measured.discard((n, method))
-                            if metric_rows:
-                                _write_atomic(pd.DataFrame(metric_rows), metrics_out)
-                            else:
-                                metrics_out.unlink(missing_ok=True)
+                            kept = [r for r in metric_rows if (r["n_cells"], r["method"]) != (n, method)]
+                            if len(kept) < len(metric_rows):
+                                metric_rows = kept
+                                measured.discard((n, method))
+                                if metric_rows:
+                                    _write_atomic(pd.DataFrame(metric_rows), metrics_out)
+                                else:
+                                    metrics_out.unlink(missing_ok=True)
                         proc = _child(args, seed, "--child", method, str(path), "--emb-out", str(emb))
                         if proc.returncode != 0:
                             print(proc.stderr[-2000:], file=sys.stderr)
