@@ -1,3 +1,5 @@
+import itertools
+import math
 import subprocess
 import sys
 
@@ -13,6 +15,7 @@ from schelix_core.checks import SCHelixInputError
 from schelix_core.model import ABLATIONS, SCHelix, integrate
 from schelix_core.partition import partition_genes
 from schelix_core.preprocess import log_normalize, pca
+from schelix_core.training import epochs_for
 from tests.schelix_fixtures import FAST_EPOCHS, knn_batch_entropy_and_accuracy, small_sim
 
 
@@ -118,6 +121,31 @@ def test_learning_rate_decays_to_zero_within_each_phase(sim, sim_partition, monk
         assert first.max() == pytest.approx(base)
         assert (last < 0.1 * first).all(), (first, last)  # six steps: cos schedule ends at 0.067
         assert (np.diff(np.array(rates), axis=0) <= 1e-12).all()
+
+
+def test_phases_take_their_step_budget_at_any_size(sim, sim_partition, monkeypatch):
+    """Past the size where one epoch exceeds a phase's step budget, a phase ends part-way
+    through its epoch: the budget holds at every size instead of a floor of whole epochs."""
+    for n in (1_000, 10_000, 100_000, 1_000_000, 10_000_000):
+        per_epoch = math.ceil(n / 256)
+        for target in (250, 400):
+            epochs = epochs_for(n, 256, target)
+            assert 2 / 3 * target <= epochs * per_epoch <= 4 / 3 * target, (n, target, epochs)
+            if per_epoch > target:
+                assert epochs * per_epoch == pytest.approx(target)
+    steps = []
+    adamw_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        steps.append(self)
+        return adamw_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    m = SCHelix(sim, "batch", partition=sim_partition, target_steps=(5, 3, 3))
+    m.train(seed=0, batch_size=60, progress_bar=False, accelerator="cpu")  # 600 cells: 10 steps an epoch
+    per_phase = [sum(1 for _ in group) for _, group in itertools.groupby(steps, key=id)]
+    assert per_phase == [5, 3, 3]
+    assert [len(h) for h in m.history.values()] == [1, 1, 1]
 
 
 def test_params_recorded(trained):
