@@ -30,6 +30,10 @@ NOTES = [
     "non-zero, denser than a typical 10x matrix of highly variable genes, so memory figures are on the high side.",
     "- scVI runs with scvi-tools' default epochs, min(400, 400 x 20,000 / cells): above 20k cells it "
     "sees a constant 8 million cells in total, so its time is flat there.",
+    "- scHelix trains each phase for a budget of optimiser steps (400, 250, 250 mini-batches of 256 cells): "
+    "whole epochs while an epoch fits in the budget, part of one beyond (from about 64k cells), so its "
+    "training time is nearly flat in the cells and the same at every size; what grows is the partition, "
+    "PCA and graph. Above 50,000 cells its kNN search is approximate (pynndescent).",
     "- Every method runs the workflow's own method script (`scripts/methods/`) on the same preprocessed "
     "file, in a fresh process, with the same thread count.",
     "- Metric stage: scib-metrics' silhouette-based metrics (silhouette_label, bras, isolated_labels) take "
