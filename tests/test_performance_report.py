@@ -71,6 +71,37 @@ def test_quality_verdicts_compare_with_scvi_and_with_the_smaller_size():
     assert verdicts["scHelix quality at 100k: total vs scVI's"] == "**not met**"
 
 
+def test_kmeans_averaged_quality_uses_only_the_embeddings_that_were_scored():
+    """NMI/ARI averaged over k-means seeds replace the seed-0 scores only for runs whose seed-0
+    scores match the metric stage's; a run re-scored since is left out, not mixed in."""
+    rows = []
+    for n, method, ari in ((10_000, "schelix", 0.9), (100_000, "schelix", 0.6), (100_000, "scvi", 0.7)):
+        for metric, kind, value in (("ilisi_knn", "batch_correction", 0.5), ("nmi_kmeans", "bio_conservation", 0.8),
+                                    ("ari_kmeans", "bio_conservation", ari)):
+            rows.append({"n_cells": n, "method": method, "metric": metric, "metric_type": kind, "value": value,
+                         "seed": 0, "seconds": 1.0, "peak_mb": 100.0})
+    metrics = pd.DataFrame(rows)
+    kmeans = pd.DataFrame([
+        {"n_cells": 10_000, "method": "schelix", "seed": 0, "nmi_kmeans_seed0": 0.8, "ari_kmeans_seed0": 0.9,
+         "nmi_mean": 0.8, "ari_mean": 0.7, "ari_min": 0.6, "ari_max": 0.9, "n_kmeans_seeds": 5},
+        {"n_cells": 100_000, "method": "schelix", "seed": 0, "nmi_kmeans_seed0": 0.8, "ari_kmeans_seed0": 0.6,
+         "nmi_mean": 0.8, "ari_mean": 0.7, "ari_min": 0.6, "ari_max": 0.8, "n_kmeans_seeds": 5},
+        # stale: scVI's embedding was re-scored after these k-means runs
+        {"n_cells": 100_000, "method": "scvi", "seed": 0, "nmi_kmeans_seed0": 0.8, "ari_kmeans_seed0": 0.2,
+         "nmi_mean": 0.8, "ari_mean": 0.2, "ari_min": 0.1, "ari_max": 0.3, "n_kmeans_seeds": 5},
+    ])
+    averaged = report.kmeans_averaged(metrics, kmeans)
+    assert set(zip(averaged["n_cells"], averaged["method"])) == {(10_000, "schelix"), (100_000, "schelix")}
+    assert (averaged.loc[averaged["metric"] == "ari_kmeans", "value"] == 0.7).all()
+    table = _totals({(100_000, "schelix"): (40, 3000), (100_000, "scvi"): (100, 2000)})
+    text = report.markdown(table, "cmd", metrics=metrics, kmeans=kmeans)
+    verdicts = _verdicts(text)
+    assert verdicts["scHelix quality at 100k: total vs its own at 10,000 cells (no loss at scale)"] == "**not met**"
+    assert verdicts["scHelix quality at 100k vs 10,000 cells, NMI/ARI averaged over k-means seeds"] == "met"
+    assert "## Quality with NMI and ARI averaged over 5 k-means seeds" in text
+    assert "0.700 (0.60-0.90)" in text
+
+
 @pytest.mark.slow
 def test_scaling_script_measures_stages_and_metrics(tmp_path):
     scaling = _load("scaling")
