@@ -1,4 +1,4 @@
-"""Turn ``benchmarks/results/{scaling,scaling_metrics,startup}.csv`` into ``docs/performance.md``
+"""Turn ``benchmarks/results/{scaling,scaling_metrics,scaling_kmeans,scaling_gpu,startup}.csv`` into ``docs/performance.md``
 and a log-log figure.
 
 Medians over repeats; the scHelix/scVI time ratio per size comes from runs made in the same
@@ -30,7 +30,8 @@ NOTES = [
     "non-zero, denser than a typical 10x matrix of highly variable genes, so memory figures are on the high side.",
     "- scVI runs with scvi-tools' default epochs, min(400, 400 x 20,000 / cells): above 20k cells it "
     "sees a constant 8 million cells in total, so its time is flat there.",
-    "- scHelix trains each phase for a budget of optimiser steps (400, 250, 250 mini-batches of 256 cells): "
+    "- scHelix trains each phase for a budget of optimiser steps (400, 250, 250 mini-batches; 256 cells each on a CPU, up "
+    "to 4,096 on a GPU): "
     "whole epochs while an epoch fits in the budget, part of one beyond (from about 64k cells), so its "
     "training time is nearly flat in the cells and the same at every size; what grows is the partition, "
     "PCA and graph. Above 50,000 cells its kNN search is approximate (pynndescent).",
@@ -43,6 +44,9 @@ NOTES = [
 TIMES_HEADING = "## End-to-end wall time (s, median over runs) and peak resident memory (MB)"
 TIME_RATIO_TARGET, MEMORY_GROWTH_TARGET, MEMORY_LIMIT_MB, STARTUP_TARGET_S = 0.5, 2.2, 8 * 1024, 10.0
 QUALITY_TOLERANCE = 0.01  # total-score differences this small are within seed-to-seed spread
+GPU_TARGET_CELLS = 1_000_000
+GPU_COMMAND = ("python benchmarks/scaling.py --sizes 1000000 --methods schelix --accelerator gpu "
+               "--metrics-sizes --out benchmarks/results/scaling_gpu.csv")
 
 
 def totals(table: pd.DataFrame) -> pd.DataFrame:
@@ -126,8 +130,38 @@ def metrics_section(metrics: pd.DataFrame, kmeans: pd.DataFrame | None = None) -
     return lines
 
 
+def gpu_runs(gpu: pd.DataFrame | None) -> pd.DataFrame:
+    """scHelix's finished GPU runs: medians per size of time, resident and GPU memory."""
+    if gpu is None:
+        return pd.DataFrame()
+    ok = gpu[(gpu["stage"] == "total") & (gpu["status"] == "ok") & (gpu["method"] == "schelix")]
+    if ok.empty:
+        return pd.DataFrame()
+    return ok.groupby("n_cells").agg(seconds=("seconds", "median"), peak_mb=("peak_mb", "median"),
+                                     gpu_peak_mb=("gpu_peak_mb", "median"), batch_size=("batch_size", "first"),
+                                     gpu=("gpu", "first"), runs=("seconds", "size"))
+
+
+def gpu_section(gpu: pd.DataFrame | None) -> list[str]:
+    runs = gpu_runs(gpu)
+    lines = ["", "## scHelix on a GPU", ""]
+    if runs.empty:
+        return lines + ["Not measured yet: no GPU machine has run `" + GPU_COMMAND + "` (it writes "
+                        "`benchmarks/results/scaling_gpu.csv`, which this report then reads)."]
+    stages = gpu[(gpu["method"] == "schelix") & gpu["stage"].isin(STAGES) & (gpu["status"] == "ok")]
+    med = stages.groupby(["n_cells", "stage"])["seconds"].median()
+    lines += ["| cells | GPU | mini-batch | seconds | peak GPU MB | peak resident MB | runs | "
+              + " | ".join(f"{s} s" for s in STAGES) + " |", "|---" * (7 + len(STAGES)) + "|"]
+    for n, r in runs.iterrows():
+        lines.append(f"| {n:,} | {r['gpu']} | {int(r['batch_size'])} | {r['seconds']:.1f} | {r['gpu_peak_mb']:.0f} | "
+                     f"{r['peak_mb']:.0f} | {int(r['runs'])} | "
+                     + " | ".join(f"{med[(n, s)]:.1f}" if (n, s) in med.index else "n/a" for s in STAGES) + " |")
+    commands = gpu["command"].dropna().unique().tolist() if "command" in gpu else []
+    return lines + ["", "Written by: " + "; ".join(f"`{c}`" for c in commands or [GPU_COMMAND]) + "."]
+
+
 def targets_section(table: pd.DataFrame, metrics: pd.DataFrame | None, startup: pd.DataFrame | None,
-                    kmeans: pd.DataFrame | None = None) -> list[str]:
+                    kmeans: pd.DataFrame | None = None, gpu: pd.DataFrame | None = None) -> list[str]:
     """Issue #6's targets, each with the measured figure and a verdict computed here."""
     tot = totals(table)
     secs = tot.pivot(index="n_cells", columns="method", values="seconds")
@@ -171,6 +205,11 @@ def targets_section(table: pd.DataFrame, metrics: pd.DataFrame | None, startup: 
         worst = med.drop([c for c in med.index if "umap and pynndescent imported" in c]).max()
         rows.append(("per-job start-up overhead < 10 s (warm caches, worst job kind)", f"{worst:.1f} s",
                      verdict(worst < STARTUP_TARGET_S)))
+    runs = gpu_runs(gpu)
+    measured = runs.loc[GPU_TARGET_CELLS] if GPU_TARGET_CELLS in runs.index else None
+    rows.append(("scHelix at 1,000,000 cells on a GPU: time and peak GPU memory",
+                 "n/a" if measured is None else f"{measured['seconds']:.1f} s, {measured['gpu_peak_mb'] / 1024:.2f} GB",
+                 "n/a (not measured)" if measured is None else "reported"))
     lines = ["", "## Targets (issue #6)", "", "| target | measured | verdict |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {v} |" for t, m, v in rows]
     return lines
@@ -192,7 +231,8 @@ def _commands(table: pd.DataFrame, metrics: pd.DataFrame | None) -> list[str]:
 
 
 def markdown(table: pd.DataFrame, command: str, metrics: pd.DataFrame | None = None,
-             startup: pd.DataFrame | None = None, kmeans: pd.DataFrame | None = None) -> str:
+             startup: pd.DataFrame | None = None, kmeans: pd.DataFrame | None = None,
+             gpu: pd.DataFrame | None = None) -> str:
     tot = totals(table)
     wide = tot.pivot(index="n_cells", columns="method", values="seconds")
     mem = tot.pivot(index="n_cells", columns="method", values="peak_mb")
@@ -250,9 +290,10 @@ def markdown(table: pd.DataFrame, command: str, metrics: pd.DataFrame | None = N
         lines += metrics_section(metrics, kmeans)
     if startup is not None:
         lines += startup_section(startup)
+    lines += gpu_section(gpu)
     lines += ["", "![time and memory against cells](performance.png)", "", "## How to read these figures", "", *NOTES, ""]
     at = lines.index(TIMES_HEADING)  # the targets come first, right after the header
-    return "\n".join(lines[:at] + targets_section(table, metrics, startup, kmeans)[1:] + [""] + lines[at:])
+    return "\n".join(lines[:at] + targets_section(table, metrics, startup, kmeans, gpu)[1:] + [""] + lines[at:])
 
 
 def figure(table: pd.DataFrame, path: Path) -> None:
@@ -280,9 +321,11 @@ def main(argv=None) -> int:
     startup = pd.read_csv(startup_path) if startup_path.exists() else None
     kmeans_path = args.results.with_name(args.results.stem + "_kmeans.csv")
     kmeans = pd.read_csv(kmeans_path) if kmeans_path.exists() else None
+    gpu_path = args.results.with_name(args.results.stem + "_gpu.csv")
+    gpu = pd.read_csv(gpu_path) if gpu_path.exists() else None
     args.docs.mkdir(parents=True, exist_ok=True)
     figure(table, args.docs / "performance.png")
-    text = markdown(table, "python benchmarks/report_performance.py", metrics, startup, kmeans)
+    text = markdown(table, "python benchmarks/report_performance.py", metrics, startup, kmeans, gpu)
     (args.docs / "performance.md").write_text(text)
     return 0
 

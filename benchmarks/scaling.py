@@ -8,6 +8,11 @@ its time, peak memory and metric values go to ``benchmarks/results/scaling_metri
 are summarised by ``benchmarks/report_performance.py``.
 
     python benchmarks/scaling.py --sizes 10000 25000 50000 100000 200000 --repeats 3 --threads 2
+
+On a GPU machine, scHelix alone at a million cells (its peak GPU memory is recorded too):
+
+    python benchmarks/scaling.py --sizes 1000000 --methods schelix --accelerator gpu \
+        --metrics-sizes --out benchmarks/results/scaling_gpu.csv
 """
 
 from __future__ import annotations
@@ -71,11 +76,13 @@ def _method_run(method: str):
     return module.run
 
 
-def run_child(method: str, path: str, seed: int, threads: int, emb_out: str | None) -> list[dict]:
+def run_child(method: str, path: str, seed: int, threads: int, emb_out: str | None,
+              accelerator: str = "cpu") -> list[dict]:
     """One method on one dataset, in this process: rows of (stage, seconds, peak_mb).
 
     "total" is the method's work on data already in memory (imports a method makes inside its
-    run, such as scvi's, included), as the workflow's ``runtime_s`` records it.
+    run, such as scvi's, included), as the workflow's ``runtime_s`` records it. On a GPU it also
+    carries the peak GPU memory torch allocated, and the mini-batch size scHelix chose.
     """
     import anndata as ad
     import numpy as np
@@ -86,21 +93,26 @@ def run_child(method: str, path: str, seed: int, threads: int, emb_out: str | No
     else:
         run = _method_run(method)
     adata = ad.read_h5ad(path)
-    rows = []
+    rows, gpu = [], {}
     with MemorySampler() as mem:
         start = time.perf_counter()
         if method == "schelix":
             model = SCHelix(adata, batch_key="batch", layer="counts")
-            model.train(seed=seed, num_threads=threads, progress_bar=False)
+            model.train(accelerator=accelerator, seed=seed, num_threads=threads, progress_bar=False)
             embedding = model.get_latent_representation()
             t = start
             for stage, seconds in model.timings_.items():
                 rows.append({"stage": stage, "seconds": seconds, "peak_mb": mem.peak_between(t, t + seconds)})
                 t += seconds
+            if accelerator == "gpu":
+                import torch
+
+                gpu = {"gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20,
+                       "gpu": torch.cuda.get_device_name(), "batch_size": model.params["batch_size"]}
         else:
             embedding = run(adata, "batch", "cell_type", seed, {}, threads).embedding
         end = time.perf_counter()
-    rows.append({"stage": "total", "seconds": end - start, "peak_mb": max(r for _, r in mem.samples)})
+    rows.append({"stage": "total", "seconds": end - start, "peak_mb": max(r for _, r in mem.samples), **gpu})
     if emb_out:
         np.save(emb_out, np.asarray(embedding, dtype=np.float32))
     return rows
@@ -144,7 +156,8 @@ def _write_atomic(table, path: Path) -> None:
 
 
 def _child(args, seed: int, *extra) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, __file__, *extra, "--seed", str(seed), "--threads", str(args.threads)]
+    cmd = [sys.executable, __file__, *extra, "--seed", str(seed), "--threads", str(args.threads),
+           "--accelerator", args.accelerator]
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
@@ -159,6 +172,8 @@ def main(argv=None) -> int:
     p.add_argument("--metrics-methods", nargs="*", default=list(METHODS), choices=METHODS,
                    help="methods whose embeddings go through the metric stage (default: all)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--accelerator", choices=("cpu", "gpu"), default="cpu",
+                   help="where scHelix trains (the other methods run as the workflow runs them)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS / "scaling.csv")
     p.add_argument("--resume", action="store_true", help="keep the runs already in --out and skip them")
@@ -168,7 +183,8 @@ def main(argv=None) -> int:
     p.add_argument("--metrics-child", nargs=2, metavar=("H5AD", "EMBEDDING"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(run_child(args.child[0], args.child[1], args.seed, args.threads, args.emb_out)))
+        print(json.dumps(run_child(args.child[0], args.child[1], args.seed, args.threads, args.emb_out,
+                                   args.accelerator)))
         return 0
     if args.metrics_child:
         print(json.dumps(run_metrics_child(*args.metrics_child, args.seed)))
@@ -176,6 +192,12 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
+    if args.accelerator == "gpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("--accelerator gpu: torch sees no CUDA device on this machine", file=sys.stderr)
+            return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     metrics_out = args.out.with_name(args.out.stem + "_metrics.csv")
     rows, metric_rows = [], []
@@ -186,7 +208,7 @@ def main(argv=None) -> int:
     done = {(r["n_cells"], r["method"], r["repeat"]) for r in rows if r["stage"] == "total" and r["status"] == "ok"}
     measured = {(r["n_cells"], r["method"]) for r in metric_rows}
     metrics_sizes = set(args.sizes if args.metrics_sizes is None else args.metrics_sizes)
-    machine = {"threads": args.threads, "machine": platform.node(),
+    machine = {"threads": args.threads, "accelerator": args.accelerator, "machine": platform.node(),
                "cpu": platform.processor() or platform.machine(), "n_cpus": os.cpu_count(),
                "command": shlex.join(["python", "benchmarks/scaling.py", *(sys.argv[1:] if argv is None else argv)])}
     with tempfile.TemporaryDirectory() as tmp:

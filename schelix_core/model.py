@@ -45,7 +45,8 @@ DEFAULTS = dict(
     # latent kept much of its batch variance (PCR comparison 0.70 on sim_mild, scVI 0.87).
     mix_weight=3.0,
     drift_weight=1.0,
-    batch_size=256,
+    # None: sized for the device (training.batch_size_for)
+    batch_size=None,
     target_steps=(400, 250, 250),
     n_mix_groups=None,
     ablation=None,
@@ -73,6 +74,16 @@ def _resolve_device(accelerator: str):
             )
         return torch.device("cuda")
     raise SCHelixInputError(f"unknown accelerator '{accelerator}'; use 'auto', 'cpu' or 'gpu'")
+
+
+def _device_batch_size(device, n_cells: int) -> int:
+    import torch
+
+    from .training import batch_size_for
+
+    if device.type == "cuda":
+        return batch_size_for(n_cells, torch.cuda.get_device_properties(device).total_memory)
+    return batch_size_for(n_cells)
 
 
 def _set_seed(seed: int):
@@ -283,7 +294,8 @@ class SCHelix:
         self._build_module().to(device)
 
         n = self.adata.n_obs
-        bs = int(self._params["batch_size"])
+        bs = self._params["batch_size"]
+        bs = _device_batch_size(device, n) if bs is None else int(bs)
         if max_epochs is None:
             epochs = [epochs_for(n, bs, t) for t in self._params["target_steps"]]
         elif isinstance(max_epochs, (int, np.integer)):
@@ -295,11 +307,12 @@ class SCHelix:
         for i, e in enumerate((max_epochs_phase0, max_epochs_phase1, max_epochs_phase2)):
             if e is not None:
                 epochs[i] = int(e)
-        self.history, groups = train_protocol(self.module, self._data, self._params, tuple(epochs),
-                                              seed=self._seed, progress_bar=progress_bar, device=device,
+        params = {**self._params, "batch_size": bs}
+        self.history, groups = train_protocol(self.module, self._data, params, tuple(epochs), seed=self._seed,
+                                              progress_bar=progress_bar, device=device,
                                               timings=self.timings_)
         self._mix_groups = groups
-        self._train_info = {"epochs": list(epochs), "device": str(device)}
+        self._train_info = {"epochs": list(epochs), "device": str(device), "batch_size": bs}
         self.is_trained_ = True
 
     # ------------------------------------------------------------------ outputs

@@ -15,7 +15,7 @@ from schelix_core.checks import SCHelixInputError
 from schelix_core.model import ABLATIONS, SCHelix, integrate
 from schelix_core.partition import partition_genes
 from schelix_core.preprocess import log_normalize, pca
-from schelix_core.training import epochs_for
+from schelix_core.training import batch_size_for, epochs_for
 from tests.schelix_fixtures import FAST_EPOCHS, knn_batch_entropy_and_accuracy, small_sim
 
 
@@ -151,6 +151,29 @@ def test_phases_take_their_step_budget_at_any_size(sim, sim_partition, monkeypat
 def test_params_recorded(trained):
     p = trained.params
     assert p["seed"] == 0 and p["n_latent"] == 32 and p["alpha_max"] == 0.5 and p["epochs"] == [8, 8, 8]
+    assert p["batch_size"] == 256 and p["device"] == "cpu"
+
+
+def test_mini_batches_are_sized_for_the_device():
+    """A CPU takes 256 cells a step; a GPU up to 4,096, never more than an eighth of the cells
+    (small data sets train with the CPU's mini-batches) nor more than its memory holds."""
+    gib = 2**30
+    assert batch_size_for(1_000_000) == 256
+    assert batch_size_for(1_000_000, 80 * gib) == 4096
+    assert batch_size_for(10_000, 80 * gib) == 1250
+    assert batch_size_for(2_000, 80 * gib) == 256
+    assert batch_size_for(100, 80 * gib) == 256
+    for memory_gib in (0.5, 2, 8, 16, 80, 141):
+        size = batch_size_for(10_000_000, memory_gib * gib)
+        assert 256 <= size <= 4096
+        assert size == 256 or 6 * 4 * size**2 <= 0.02 * memory_gib * gib
+    assert batch_size_for(10_000_000, 2 * gib) < batch_size_for(10_000_000, 16 * gib)
+
+
+def test_explicit_batch_size_overrides_the_device_default(sim, sim_partition):
+    m = SCHelix(sim, "batch", partition=sim_partition, batch_size=100)
+    m.train(seed=0, max_epochs=(1, 1, 1), progress_bar=False, accelerator="cpu")
+    assert m.params["batch_size"] == 100
 
 
 def test_embedding_shape_and_gate_bound(trained, sim):

@@ -16,6 +16,7 @@ def _load(name):
 
 
 report = _load("report_performance")
+GPU_TARGET = "scHelix at 1,000,000 cells on a GPU: time and peak GPU memory"
 MACHINE = {"threads": 2, "machine": "test", "cpu": "x86_64", "n_cpus": 2, "status": "ok"}
 
 
@@ -36,11 +37,29 @@ def test_verdicts_follow_the_measured_figures():
     verdicts = _verdicts(report.markdown(met, "cmd"))
     assert verdicts == {"scHelix time at 100k cells <= 0.5x scVI's": "met",
                         "scHelix peak memory 200k / 100k <= 2.2x": "met",
-                        "scHelix peak memory at 200k < 8 GB": "met"}
+                        "scHelix peak memory at 200k < 8 GB": "met",
+                        GPU_TARGET: "n/a (not measured)"}
     missed = _totals({(100_000, "schelix"): (60, 3000), (100_000, "scvi"): (100, 2000),
                       (200_000, "schelix"): (80, 9000), (200_000, "scvi"): (100, 2100)})
     verdicts = _verdicts(report.markdown(missed, "cmd"))
-    assert set(verdicts.values()) == {"**not met**"}
+    assert set(verdicts.values()) - {verdicts[GPU_TARGET]} == {"**not met**"}
+
+
+def test_gpu_run_is_reported_only_once_measured():
+    cpu = _totals({(100_000, "schelix"): (40, 3000), (100_000, "scvi"): (100, 2000)})
+    text = report.markdown(cpu, "cmd")
+    assert "Not measured yet: no GPU machine has run" in text
+    gpu = pd.DataFrame([
+        {"n_cells": 1_000_000, "method": "schelix", "repeat": 0, "stage": stage, "seconds": seconds,
+         "peak_mb": 30_000, "status": "ok", "command": "gpu cmd",
+         **({"gpu_peak_mb": 5_120, "gpu": "NVIDIA H200", "batch_size": 4096} if stage == "total" else {})}
+        for stage, seconds in (("graph", 100.0), ("train_phase0", 3.0), ("total", 600.0))])
+    text = report.markdown(cpu, "cmd", gpu=gpu)
+    assert _verdicts(text)[GPU_TARGET] == "reported"
+    assert "| scHelix at 1,000,000 cells on a GPU: time and peak GPU memory | 600.0 s, 5.00 GB | reported |" in text
+    assert "| 1,000,000 | NVIDIA H200 | 4096 | 600.0 | 5120 | 30000 | 1 | n/a | n/a | 100.0 |" in text
+    failed = gpu.assign(status="failed")
+    assert _verdicts(report.markdown(cpu, "cmd", gpu=failed))[GPU_TARGET] == "n/a (not measured)"
 
 
 def test_unmeasured_targets_are_not_claimed():
@@ -100,6 +119,17 @@ def test_kmeans_averaged_quality_uses_only_the_embeddings_that_were_scored():
     assert verdicts["scHelix quality at 100k vs 10,000 cells, NMI/ARI averaged over k-means seeds"] == "met"
     assert "## Quality with NMI and ARI averaged over 5 k-means seeds" in text
     assert "0.700 (0.60-0.90)" in text
+
+
+def test_gpu_scaling_refuses_a_machine_without_cuda(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the refusal is for machines without it")
+    scaling = _load("scaling")
+    out = tmp_path / "scaling_gpu.csv"
+    assert scaling.main(["--sizes", "800", "--methods", "schelix", "--accelerator", "gpu", "--out", str(out)]) == 2
+    assert "no CUDA device" in capsys.readouterr().err and not out.exists()
 
 
 @pytest.mark.slow
