@@ -155,19 +155,19 @@ def test_params_recorded(trained):
 
 
 def test_mini_batches_are_sized_for_the_device():
-    """A CPU takes 256 cells a step; a GPU up to 4,096, never more than an eighth of the cells
+    """A CPU takes 256 cells a step; a GPU up to 1,024, never more than an eighth of the cells
     (small data sets train with the CPU's mini-batches) nor more than its memory holds."""
     gib = 2**30
     assert batch_size_for(1_000_000) == 256
-    assert batch_size_for(1_000_000, 80 * gib) == 4096
-    assert batch_size_for(10_000, 80 * gib) == 1250
+    assert batch_size_for(1_000_000, 80 * gib) == 1024
+    assert batch_size_for(6_000, 80 * gib) == 750
     assert batch_size_for(2_000, 80 * gib) == 256
     assert batch_size_for(100, 80 * gib) == 256
-    for memory_gib in (0.5, 2, 8, 16, 80, 141):
+    for memory_gib in (0.02, 0.1, 2, 16, 80, 141):
         size = batch_size_for(10_000_000, memory_gib * gib)
-        assert 256 <= size <= 4096
+        assert 256 <= size <= 1024
         assert size == 256 or 6 * 4 * size**2 <= 0.02 * memory_gib * gib
-    assert batch_size_for(10_000_000, 2 * gib) < batch_size_for(10_000_000, 16 * gib)
+    assert batch_size_for(10_000_000, 0.1 * gib) < batch_size_for(10_000_000, 2 * gib)
 
 
 def test_explicit_batch_size_overrides_the_device_default(sim, sim_partition):

@@ -52,12 +52,12 @@ def test_gpu_run_is_reported_only_once_measured():
     gpu = pd.DataFrame([
         {"n_cells": 1_000_000, "method": "schelix", "repeat": 0, "stage": stage, "seconds": seconds,
          "peak_mb": 30_000, "status": "ok", "command": "gpu cmd",
-         **({"gpu_peak_mb": 5_120, "gpu": "NVIDIA H200", "batch_size": 4096} if stage == "total" else {})}
+         **({"gpu_peak_mb": 5_120, "gpu": "NVIDIA H200", "batch_size": 1024} if stage == "total" else {})}
         for stage, seconds in (("graph", 100.0), ("train_phase0", 3.0), ("total", 600.0))])
     text = report.markdown(cpu, "cmd", gpu=gpu)
     assert _verdicts(text)[GPU_TARGET] == "reported"
     assert "| scHelix at 1,000,000 cells on a GPU: time and peak GPU memory | 600.0 s, 5.00 GB | reported |" in text
-    assert "| 1,000,000 | NVIDIA H200 | 4096 | 600.0 | 5120 | 30000 | 1 | n/a | n/a | 100.0 |" in text
+    assert "| 1,000,000 | NVIDIA H200 | 1024 | 600.0 | 5120 | 30000 | 1 | n/a | n/a | 100.0 |" in text
     failed = gpu.assign(status="failed")
     assert _verdicts(report.markdown(cpu, "cmd", gpu=failed))[GPU_TARGET] == "n/a (not measured)"
 
@@ -197,3 +197,25 @@ def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
     assert (table["total"] - (0.4 * table["batch_correction"] + 0.6 * table["bio_conservation"])).abs().max() < 1e-9
     with pytest.raises(SystemExit, match="sim_missing"):
         sweep.main(["--name", "x", "--results", str(results), "--datasets", "sim_missing", "--out", str(out)])
+
+
+@pytest.mark.slow
+def test_batch_size_check_scores_each_size_on_the_cpu(tmp_path):
+    """The GPU's mini-batch sizes are trained on a CPU and scored twice: NMI/ARI at k-means seed 0
+    (as the metric stage scores them) and averaged over k-means seeds; nothing else differs."""
+    check = _load("batch_size_quality")
+    out = tmp_path / "batch_size_quality.csv"
+    argv = ["--data-dir", str(tmp_path / "data"), "--sizes", "800", "--batch-sizes", "64", "200",
+            "--n-kmeans-seeds", "3", "--threads", "1", "--out", str(out)]
+    assert check.main(argv) == 0
+    table = pd.read_csv(out)
+    assert set(table["batch_size"]) == {64, 200} and set(table["kmeans"]) == {"seed0", "averaged"}
+    wide = table.pivot_table(index=["batch_size", "metric"], columns="kmeans", values="value")
+    same = wide.drop(index=["nmi_kmeans", "ari_kmeans"], level="metric")
+    assert (same["seed0"] == same["averaged"]).all() and table["value"].between(0, 1).all()
+    section = "\n".join(report.batch_size_section(table))
+    assert section.count("| 800 | ") == 2 and "averaged over 3 k-means seeds" in section
+    # running one size again replaces its rows and keeps the other's
+    assert check.main([*argv[:4], "--batch-sizes", "64", *argv[7:]]) == 0
+    again = pd.read_csv(out)
+    assert len(again) == len(table) and again.groupby("batch_size").size().to_dict() == {64: 20, 200: 20}
