@@ -1,4 +1,5 @@
-"""Batch-balanced kNN graph on Anchor genes and cached multi-scale sparse diffusion.
+"""Batch-balanced kNN graph (built on Harmony-corrected Anchor PCs by the model) and cached
+multi-scale sparse diffusion.
 
 ``A_hat = D^-1/2 (A + I) D^-1/2`` is built once as a torch sparse tensor; per stream the
 multi-scale features ``H^(k) = A_hat^k X_s`` (SIGN-style) are computed once under

@@ -227,6 +227,37 @@ def test_features_cached_once_per_fit(sim, sim_partition, monkeypatch):
         assert not f.requires_grad
 
 
+def _same_type_share_of_cross_batch_edges(A, batch, labels):
+    rows, cols = A.nonzero()
+    cross = batch[rows] != batch[cols]
+    return float(np.mean(labels[rows[cross]] == labels[cols[cross]]))
+
+
+def test_graph_links_batches_through_matching_cells():
+    """Cross-batch neighbours come from Harmony-corrected Anchor PCs. Here a condition moves
+    every cell of one batch half-way from type 0's profile toward type 1's (as IFN-beta moves
+    Kang's stimulated cells): on the raw PCs the graph then links types to each other across
+    batches, and diffusion would blur them."""
+    rng = np.random.default_rng(0)
+    n_cells, n_genes, n_types = 900, 200, 4
+    types = rng.integers(0, n_types, n_cells)
+    batch = rng.integers(0, 2, n_cells)
+    profiles = rng.normal(0, 0.8, (n_types, n_genes))
+    condition = 0.5 * (profiles[1] - profiles[0])
+    counts = rng.poisson(np.exp(1.0 + profiles[types] + batch[:, None] * condition)).astype(np.float32)
+    obs = pd.DataFrame({"batch": batch.astype(str)}, index=[f"c{i}" for i in range(n_cells)])
+    adata = ad.AnnData(counts, obs=obs)
+    adata.var_names = [f"g{i}" for i in range(n_genes)]
+    m = SCHelix(adata, "batch", ablation="no_partition", partition=pd.Series("anchor", index=adata.var_names))
+    m._prepare(0, torch.device("cpu"))
+    codes = m._batch_codes
+    raw = graph.batch_balanced_knn(m._data.feats_a[0].numpy(), codes, k=int(m.params["n_neighbors"]))
+    raw_share = _same_type_share_of_cross_batch_edges(raw, codes, types)
+    share = _same_type_share_of_cross_batch_edges(m._graph, codes, types)
+    assert raw_share < 0.95  # the condition does mislead a graph on the raw PCs
+    assert share > 0.98
+
+
 @pytest.mark.parametrize("ablation", ABLATIONS)
 def test_ablations_run(sim, sim_partition, ablation):
     m = SCHelix(sim, "batch", partition=sim_partition, ablation=ablation)
