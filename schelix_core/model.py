@@ -16,7 +16,10 @@ from .checks import SCHelixInputError, get_counts, validate_counts
 from .partition import PartitionResult, coerce_partition, harmony_corrected, partition_genes
 from .preprocess import PCAFit, log_normalize, pca
 
-ABLATIONS = (None, "no_partition", "no_align", "no_refine", "concat", "no_diffusion", "unbounded_gate")
+# "no_fusion" trains the full protocol and outputs the Anchor latent, so it isolates what the
+# gated Variant message adds (no_refine also drops the Anchor refinement of phase 2).
+ABLATIONS = (None, "no_partition", "no_align", "no_refine", "concat", "no_diffusion", "unbounded_gate",
+             "no_fusion")
 
 DEFAULTS = dict(
     n_latent=32,
@@ -337,7 +340,7 @@ class SCHelix:
 
         self._check_trained()
         what = which
-        if self._params["ablation"] == "no_refine" and which == "fused":
+        if self._params["ablation"] in ("no_refine", "no_fusion") and which == "fused":
             what = "anchor"
         start = time.perf_counter()
         z = encode_all(self.module, self._data, what).detach().cpu().numpy().astype(np.float32)

@@ -275,6 +275,18 @@ def test_ablations_run(sim, sim_partition, ablation):
         assert m.history["phase1"] == [] and len(m.history["phase2"]) == FAST_EPOCHS[2]
 
 
+def test_no_fusion_outputs_the_full_models_anchor_latent(sim, sim_partition):
+    """The ablation trains exactly what the full model trains and leaves out only the gated
+    Variant message, so comparing the two measures the fusion and nothing else."""
+    kwargs = dict(seed=0, max_epochs=FAST_EPOCHS, progress_bar=False, accelerator="cpu")
+    full = SCHelix(sim, "batch", partition=sim_partition).train(**kwargs)
+    ablated = SCHelix(sim, "batch", partition=sim_partition, ablation="no_fusion").train(**kwargs)
+    anchor = full.get_latent_representation("anchor")
+    np.testing.assert_allclose(ablated.get_latent_representation(), anchor, atol=1e-5)
+    fused = full.get_latent_representation()
+    assert np.abs(fused - anchor).max() > 1e-2  # the full model's output does carry the message
+
+
 def test_gpu_request_without_cuda_raises(sim, sim_partition, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     m = SCHelix(sim, "batch", partition=sim_partition)

@@ -30,7 +30,8 @@ def _schelix_params() -> tuple:
     return tuple(sorted(set(DEFAULTS) - {"ablation"} | set(SCHELIX_TRAIN_PARAMS)))
 
 
-SCHELIX_ABLATIONS = ("no_partition", "no_align", "no_refine", "concat", "no_diffusion", "unbounded_gate")
+SCHELIX_ABLATIONS = ("no_partition", "no_align", "no_refine", "concat", "no_diffusion", "unbounded_gate",
+                     "no_fusion")
 
 METHODS: dict[str, MethodEntry] = {
     "unintegrated": MethodEntry("unintegrated.py"),
