@@ -2,8 +2,9 @@
 
 A default must serve every dataset, so a candidate is judged by its scIB totals on all of
 them together, never by one. This reuses the benchmark workflow's preprocessed data and gene
-partitions (run ``benchmarks/run_benchmark.py`` first) and the workflow's metric code, and
-appends one row per (candidate, dataset, seed) to ``benchmarks/results/sweep_defaults.csv``.
+partitions (run ``benchmarks/run_benchmark.py`` first; a candidate with ``partition_kwargs``
+partitions the genes itself) and the workflow's metric code, and appends one row per
+(candidate, dataset, seed) to ``benchmarks/results/sweep_defaults.csv``.
 A screen only suggests; the benchmark's three seeds decide.
 
     python benchmarks/sweep_defaults.py --name contrast0.1 --params '{"contrast_weight": 0.1}'
@@ -36,8 +37,10 @@ def screen(name: str, params: dict, results: Path, datasets, seeds) -> "pd.DataF
         for seed in seeds:
             roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
             start = time.perf_counter()
-            model = SCHelix(pre, batch_key="batch", layer="counts",
-                            partition=None if params.get("ablation") == "no_partition" else roles, **params)
+            # a candidate with its own partition keywords partitions the genes itself
+            own_partition = params.get("ablation") == "no_partition" or "partition_kwargs" in params
+            model = SCHelix(pre, batch_key="batch", layer="counts", partition=None if own_partition else roles,
+                            **params)
             model.train(seed=seed, num_threads=1, progress_bar=False)
             out = ad.AnnData(obs=pd.DataFrame(index=pre.obs_names))
             out.obsm["X_emb"] = model.get_latent_representation()

@@ -4,7 +4,8 @@ import pytest
 import scipy.sparse as sp
 
 from schelix_core.checks import SCHelixInputError
-from schelix_core.partition import PartitionResult, coerce_partition, group_eta2, partition_genes
+from schelix_core.partition import (PartitionResult, coerce_partition, group_and_batch_shares, group_eta2,
+                                     partition_genes)
 from schelix_core.simulate import simulate
 from tests.schelix_fixtures import small_sim
 
@@ -123,3 +124,53 @@ def test_small_data_gets_coarser_communities_that_can_be_scored():
     groups = np.repeat([0, 1], 10)
     assert scorable_share(groups, np.tile([0, 1], 10)) == 1.0
     assert scorable_share(groups, np.repeat([0, 1], 10)) == 0.0  # each group holds one batch
+
+
+def _shares_data(n_per=60, seed=0):
+    """Three groups x two batches, five log-expression genes with known structure."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(3), 2 * n_per)
+    batches = np.tile(np.repeat([0, 1], n_per), 3)
+    noise = rng.normal(0, 0.1, size=(len(groups), 5))
+    X = noise.copy()
+    X[:, 0] += 1.0 * batches                              # batch shift only
+    X[:, 1] += 2.0 * (groups == 0)                        # marker of group 0, same in both batches
+    X[:, 2] += 2.0 * (groups == 0) + 1.0 * batches        # the same marker, also shifted by batch
+    X[:, 3] += 2.0 * ((groups == 0) & (batches == 1))     # a response of group 0 in batch 1 only
+    X[:, 4] += 0.0                                        # noise
+    return X, groups, batches
+
+
+def test_group_and_batch_shares_separate_biology_from_batch():
+    X, groups, batches = _shares_data()
+    group_share, batch_share = group_and_batch_shares(X, groups, batches, 3, 2)
+    # batch shift: all batch, no group signal
+    assert batch_share[0] > 0.9 and group_share[0] < 0.02
+    # a marker seen in every batch: all group signal
+    assert group_share[1] > 0.9 and batch_share[1] < 0.02
+    # a batch-shifted marker keeps its group signal (the batch shift does not hide it)
+    assert group_share[2] > 2 * batch_share[2] > 0.2
+    # a response confined to one batch is not counted as cell-group signal
+    assert group_share[3] < 0.02 and batch_share[3] > 0.2
+    # shares of the total variance, matching a direct computation for the batch shift
+    total = X[:, 0].var()
+    direct = sum(((groups == g) & (batches == b)).sum()
+                 * (X[(groups == g) & (batches == b), 0].mean() - X[groups == g, 0].mean()) ** 2
+                 for g in range(3) for b in range(2)) / len(X) / total
+    np.testing.assert_allclose(batch_share[0], direct, rtol=1e-6)
+
+
+def test_protect_ratio_keeps_batch_shifted_markers_as_anchors():
+    """Simulated markers that also carry a batch effect: protection returns the markers whose
+    cell-type signal outweighs their batch effect to the Anchors, and no pure batch gene."""
+    adata = simulate(seed=0, batch_effect_strong=0.4, missing_types_per_batch=0)
+    plain = partition_genes(adata, "batch", seed=0)
+    protected = partition_genes(adata, "batch", seed=0, protect_ratio=1.0)
+    marker = adata.var["is_marker"].values
+    was, now = (plain.roles == "variant").values, (protected.roles == "variant").values
+    moved = was & ~now
+    assert protected.details["n_protected"] == moved.sum() > 0
+    assert marker[moved].all()
+    assert not (now & ~was).any()
+    shares = protected.details["group_share"].values, protected.details["batch_share"].values
+    assert (shares[0][moved] >= shares[1][moved]).all()
