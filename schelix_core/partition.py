@@ -384,17 +384,17 @@ def partition_genes(
     n_var = min(n_var, max_var_by_count, max_var_by_variance)
     n_var = max(n_var, min(min_variants, max_var_by_count))
     variant_idx = order[:n_var]
-    shares = {}
+    protection = {}
     if protect_ratio is not None:
         group_share, batch_share = group_and_batch_shares(Xlog, group_codes, batch_codes, n_grp, n_batches,
                                                           min_cells_per_batch)
-        shares = {"group_share": pd.Series(group_share, index=adata.var_names),
-                  "batch_share": pd.Series(batch_share, index=adata.var_names)}
+        protection = {"group_share": pd.Series(group_share, index=adata.var_names),
+                      "batch_share": pd.Series(batch_share, index=adata.var_names)}
         protected = group_share >= protect_ratio * batch_share
         kept = variant_idx[~protected[variant_idx]]
         if len(kept) < min(min_variants, max_var_by_count):
             kept = order[~protected[order]][:min(min_variants, max_var_by_count)]
-        shares["n_protected"] = n_var - len(kept)
+        protection["n_protected"] = n_var - len(kept)
         variant_idx = kept
         n_var = len(variant_idx)
     roles = np.full(n_genes, "anchor", dtype=object)
@@ -416,6 +416,6 @@ def partition_genes(
             "n_cells_scored": int(keep.sum()),
             "eta2": pd.Series(eta, index=names),
             "null": pd.Series(null, index=names),
-            **shares,
+            **protection,
         },
     )

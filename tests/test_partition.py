@@ -127,17 +127,15 @@ def test_small_data_gets_coarser_communities_that_can_be_scored():
 
 
 def _shares_data(n_per=60, seed=0):
-    """Three groups x two batches, five log-expression genes with known structure."""
+    """Three groups x two batches, four log-expression genes with known structure."""
     rng = np.random.default_rng(seed)
     groups = np.repeat(np.arange(3), 2 * n_per)
     batches = np.tile(np.repeat([0, 1], n_per), 3)
-    noise = rng.normal(0, 0.1, size=(len(groups), 5))
-    X = noise.copy()
+    X = rng.normal(0, 0.1, size=(len(groups), 4))
     X[:, 0] += 1.0 * batches                              # batch shift only
     X[:, 1] += 2.0 * (groups == 0)                        # marker of group 0, same in both batches
     X[:, 2] += 2.0 * (groups == 0) + 1.0 * batches        # the same marker, also shifted by batch
     X[:, 3] += 2.0 * ((groups == 0) & (batches == 1))     # a response of group 0 in batch 1 only
-    X[:, 4] += 0.0                                        # noise
     return X, groups, batches
 
 
@@ -174,3 +172,5 @@ def test_protect_ratio_keeps_batch_shifted_markers_as_anchors():
     assert not (now & ~was).any()
     shares = protected.details["group_share"].values, protected.details["batch_share"].values
     assert (shares[0][moved] >= shares[1][moved]).all()
+    with pytest.raises(SCHelixInputError, match="protect_ratio"):
+        partition_genes(adata, "batch", seed=0, protect_ratio=-1)
