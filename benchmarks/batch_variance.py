@@ -20,6 +20,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from schelix_core.benchmark.workflow_io import write_atomic
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -92,11 +94,7 @@ def main(argv=None) -> int:
     table = runs.drop(columns="seed").groupby(["dataset", "method"]).agg(["mean", "std"])
     table.columns = [f"{col}_{stat.replace('std', 'sd')}" for col, stat in table.columns]
     table = table.reset_index()
-    out = REPO / args.out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".csv.tmp")
-    table.round(4).to_csv(tmp, index=False)
-    tmp.replace(out)
+    write_atomic(REPO / args.out, lambda tmp: table.round(4).to_csv(tmp, index=False))
     print(table.round(3).to_string(index=False))
     return 0
 
