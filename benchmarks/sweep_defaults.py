@@ -23,6 +23,14 @@ DATASETS = ("kang_ifnb_pbmc", "symphony_pbmc_3chem", "baron_pancreas_mouse", "si
             "sim_disjoint_rare")
 
 
+def code_version() -> str:
+    """The commit a screen ran at ("-dirty" with uncommitted changes), so rows stay comparable."""
+    import subprocess
+
+    out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def screen(name: str, params: dict, results: Path, datasets, seeds) -> "pd.DataFrame":
     import anndata as ad
     import pandas as pd
@@ -32,6 +40,7 @@ def screen(name: str, params: dict, results: Path, datasets, seeds) -> "pd.DataF
     from schelix_core.benchmark.metrics import compute_metrics
 
     rows = []
+    commit = code_version()
     for dataset in datasets:
         pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
         for seed in seeds:
@@ -52,13 +61,15 @@ def screen(name: str, params: dict, results: Path, datasets, seeds) -> "pd.DataF
             rows.append({"candidate": name, "params": json.dumps(params, sort_keys=True), "dataset": dataset,
                          "seed": seed, "batch_correction": score["batch_correction"],
                          "bio_conservation": score["bio_conservation"], "total": score["total"],
-                         "train_s": round(seconds, 1)})
+                         "train_s": round(seconds, 1), "commit": commit})
             print(f"{name} {dataset} seed {seed}: total {score['total']:.3f}", flush=True)
     return pd.DataFrame(rows)
 
 
 def main(argv=None) -> int:
     import pandas as pd
+
+    from schelix_core.benchmark.workflow_io import write_atomic
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="label of the candidate in the table")
@@ -77,9 +88,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if out.exists():
         table = pd.concat([pd.read_csv(out), table], ignore_index=True)
-    tmp = out.with_suffix(".csv.tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(out)
+    write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))
     means = table.groupby("candidate")["total"].mean().sort_values(ascending=False)
     print(means.round(3).to_string())
     return 0

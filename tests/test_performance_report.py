@@ -195,6 +195,8 @@ def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
         ("first", "sim_a"), ("first", "sim_b"), ("second", "sim_a"), ("second", "sim_b")]
     assert table["total"].between(0, 1).all()
     assert (table["total"] - (0.4 * table["batch_correction"] + 0.6 * table["bio_conservation"])).abs().max() < 1e-9
+    # each row names the commit it ran at (a repository checkout here)
+    assert table["commit"].astype(str).str.fullmatch(r"[0-9a-f]{7,}(-dirty)?").all(), table["commit"].tolist()
     with pytest.raises(SystemExit, match="sim_missing"):
         sweep.main(["--name", "x", "--results", str(results), "--datasets", "sim_missing", "--out", str(out)])
 
