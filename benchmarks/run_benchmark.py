@@ -85,6 +85,8 @@ def main(argv=None) -> int:
                "--configfile", str(config_path), "--cores", str(args.cores), "--keep-going", *extra]
         rc = subprocess.run(cmd).returncode
     command = f"python benchmarks/run_benchmark.py --configfile {args.configfile} --cores {args.cores}"
+    if args.out != parser.get_default("out"):
+        command += f" --out {args.out}"
     write_report(config_path, REPO / args.out, command)
     return rc
 

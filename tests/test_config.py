@@ -112,3 +112,25 @@ def test_benchmark_config_covers_every_method_three_seeds_and_plans(tmp_path, sh
     assert proc.returncode == 0, proc.stderr[-3000:]
     n_runs = len(config["datasets"]) * len(config["methods"]) * 3
     assert re.search(rf"^integrate\s+{n_runs}$", proc.stdout, re.M), proc.stdout[-2000:]
+
+
+def test_heldout_config_shares_no_scenario_with_the_benchmark(tmp_path):
+    """config/heldout.yaml checks the defaults on simulations no screen has seen: its scenarios
+    differ from every benchmark simulation (seed and settings), every scHelix ablation runs,
+    scHelix has no parameters of its own, and the plan is valid."""
+    from schelix_core.benchmark.methods import METHODS
+
+    bench = yaml.safe_load((REPO / "config" / "benchmark.yaml").read_text())
+    held = yaml.safe_load((REPO / "config" / "heldout.yaml").read_text())
+    bench_sims = [spec["simulate"] for spec in bench["datasets"].values() if "simulate" in spec]
+    held_sims = [spec["simulate"] for spec in held["datasets"].values()]
+    assert len(held_sims) == len(held["datasets"]) >= 3
+    assert not {s["seed"] for s in held_sims} & {s["seed"] for s in bench_sims}
+    assert all(h != b for h in held_sims for b in bench_sims)
+    assert held["results_dir"] != bench["results_dir"]
+    assert {m for m in METHODS if m.startswith("schelix")} <= set(held["methods"])
+    assert not any(m.startswith("schelix") for m in held.get("method_params", {}))
+    proc = dry_run(tmp_path, held | {"results_dir": str(tmp_path / "res")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    n_runs = len(held["datasets"]) * len(held["methods"]) * len(held["seeds"])
+    assert re.search(rf"^integrate\s+{n_runs}$", proc.stdout, re.M), proc.stdout[-2000:]
