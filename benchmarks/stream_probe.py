@@ -1,0 +1,90 @@
+"""What each scHelix latent knows about cell type and batch: the Anchor, the Variant, the fused
+output and the two streams side by side.
+
+The fusion gate can only add what the Variant latent knows beyond the Anchor latent. This trains
+the default on the benchmark's preprocessed data and partitions and, for each latent, writes the
+accuracy of a 15-nearest-neighbour classifier of the labels (5-fold cross-validation), of the
+labels across batches (fit on one batch, predict the others: biology that transfers), and of the
+batch (lower is better mixed), to ``benchmarks/results/stream_probe.csv``.
+
+    python benchmarks/stream_probe.py --datasets kang_ifnb_pbmc symphony_pbmc_3chem --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ("kang_ifnb_pbmc", "symphony_pbmc_3chem", "baron_pancreas_mouse", "sim_mild", "sim_strong_genes",
+            "sim_disjoint_rare")
+N_NEIGHBORS = 15
+
+
+def _unit(z: np.ndarray) -> np.ndarray:
+    return z / (np.linalg.norm(z, axis=1, keepdims=True) + 1e-8)
+
+
+def probe(z: np.ndarray, labels: np.ndarray, batches: np.ndarray, seed: int) -> dict:
+    """kNN accuracies of one latent: labels (cross-validated), labels across batches, batch."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    def cv(target):
+        return float(cross_val_score(KNeighborsClassifier(N_NEIGHBORS), z, target,
+                                     cv=StratifiedKFold(5, shuffle=True, random_state=seed)).mean())
+
+    across = []
+    for batch in np.unique(batches):
+        train = batches == batch
+        if len(np.unique(labels[train])) >= 2:
+            knn = KNeighborsClassifier(N_NEIGHBORS).fit(z[train], labels[train])
+            across.append(knn.score(z[~train], labels[~train]))
+    return {"label_acc": cv(labels), "cross_batch_label_acc": float(np.mean(across)), "batch_acc": cv(batches)}
+
+
+def run(results: Path, dataset: str, seed: int) -> list[dict]:
+    import anndata as ad
+
+    from schelix_core import SCHelix
+
+    pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
+    labels = np.asarray(pre.obs["cell_type"].astype(str))
+    batches = np.asarray(pre.obs["batch"].astype(str))
+    roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
+    model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles)
+    model.train(seed=seed, num_threads=1, progress_bar=False)
+    z_a, z_v, fused = (model.get_latent_representation(which) for which in ("anchor", "variant", "fused"))
+    # the streams side by side, each at unit norm so neither dominates the distances
+    latents = {"anchor": z_a, "variant": z_v, "fused": fused, "anchor+variant": np.hstack([_unit(z_a), _unit(z_v)])}
+    moved = float(np.median(np.linalg.norm(fused - z_a, axis=1) / np.linalg.norm(z_a, axis=1)))
+    rows = []
+    for name, z in latents.items():
+        rows.append({"dataset": dataset, "seed": seed, "latent": name, **probe(z, labels, batches, seed),
+                     "fused_shift_median": moved})
+        print(f"{dataset} seed {seed} {name}: {rows[-1]['cross_batch_label_acc']:.3f}", flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    from schelix_core.benchmark.workflow_io import write_atomic
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(REPO / "results_benchmark"), help="the benchmark's results_dir")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "stream_probe.csv"))
+    args = parser.parse_args(argv)
+    table = pd.DataFrame([row for dataset in args.datasets for seed in args.seeds
+                          for row in run(Path(args.results), dataset, seed)])
+    write_atomic(Path(args.out), lambda tmp: table.round(4).to_csv(tmp, index=False))
+    means = table.groupby(["dataset", "latent"], sort=False)[["label_acc", "cross_batch_label_acc", "batch_acc"]].mean()
+    print(means.round(3).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
