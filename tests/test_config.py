@@ -134,3 +134,24 @@ def test_heldout_config_shares_no_scenario_with_the_benchmark(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     n_runs = len(held["datasets"]) * len(held["methods"]) * len(held["seeds"])
     assert re.search(rf"^integrate\s+{n_runs}$", proc.stdout, re.M), proc.stdout[-2000:]
+
+
+def test_fresh_seeds_config_reruns_the_benchmark_at_unscreened_seeds(tmp_path, shared_data):
+    """config/fresh_seeds.yaml is the benchmark (same datasets and settings, every label-free method
+    and ablation) at seeds that no default screen used, into its own results folder."""
+    bench = yaml.safe_load((REPO / "config" / "benchmark.yaml").read_text())
+    fresh = yaml.safe_load((REPO / "config" / "fresh_seeds.yaml").read_text())
+    assert fresh["datasets"] == bench["datasets"]
+    assert set(fresh["methods"]) == set(bench["methods"]) - {"scanvi"}
+    assert len(fresh["seeds"]) == 3 and not set(fresh["seeds"]) & set(bench["seeds"])
+    assert fresh["results_dir"] != bench["results_dir"]
+    for key in ("qc", "preprocess", "metrics"):
+        assert fresh[key] == bench[key]
+    assert fresh["method_params"] == {k: v for k, v in bench["method_params"].items() if k != "scanvi"}
+    for spec in fresh["datasets"].values():
+        if "path" in spec:
+            spec["path"] = str(shared_data / Path(spec["path"]).name)
+    proc = dry_run(tmp_path, fresh | {"results_dir": str(tmp_path / "res")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    n_runs = len(fresh["datasets"]) * len(fresh["methods"]) * len(fresh["seeds"])
+    assert re.search(rf"^integrate\s+{n_runs}$", proc.stdout, re.M), proc.stdout[-2000:]
