@@ -30,16 +30,36 @@ DATASETS = ("kang_ifnb_pbmc", "symphony_pbmc_3chem", "baron_pancreas_mouse", "si
 TOTALS = ("total", "total_kmeans_averaged")
 
 
-def score_grid(results: Path, dataset: str, seeds, n_kmeans_seeds: int) -> pd.DataFrame:
+def score_embedding(pre, emb: np.ndarray, seed: int, n_kmeans_seeds: int) -> dict:
+    """Batch, bio and total as the benchmark scores them (k-means at the run's seed), and the
+    total with NMI/ARI averaged over ``n_kmeans_seeds`` k-means seeds."""
     import anndata as ad
 
     from kmeans_seed_sensitivity import _kmeans_runs
-    from schelix_core import SCHelix
     from schelix_core.benchmark.aggregate import run_scores
     from schelix_core.benchmark.metrics import compute_metrics
 
+    out = ad.AnnData(obs=pd.DataFrame(index=pre.obs_names))
+    out.obsm["X_emb"], out.uns["output_type"] = emb, "embedding"
+    # the metric stage's seed is the run's seed, as in the workflow
+    table = compute_metrics(pre, out, "batch", "cell_type", seed=seed)
+    table["dataset"], table["method"], table["seed"], table["status"] = "d", "m", seed, "ok"
+    scored = run_scores(table).iloc[0]
+    kmeans = pd.DataFrame(_kmeans_runs(emb, np.asarray(pre.obs["cell_type"].astype(str)), n_kmeans_seeds))
+    averaged = table.copy()
+    averaged.loc[averaged.metric == "nmi_kmeans", "value"] = kmeans["nmi"].mean()
+    averaged.loc[averaged.metric == "ari_kmeans", "value"] = kmeans["ari"].mean()
+    return {"batch_correction": scored["batch_correction"], "bio_conservation": scored["bio_conservation"],
+            "total": scored["total"], "total_kmeans_averaged": run_scores(averaged).iloc[0]["total"],
+            "n_kmeans_seeds": n_kmeans_seeds}
+
+
+def score_grid(results: Path, dataset: str, seeds, n_kmeans_seeds: int) -> pd.DataFrame:
+    import anndata as ad
+
+    from schelix_core import SCHelix
+
     pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
-    labels = np.asarray(pre.obs["cell_type"].astype(str))
     rows = []
     for partition_seed in seeds:
         roles = pd.read_parquet(results / dataset / "partition" / f"seed{partition_seed}.parquet")
@@ -49,23 +69,11 @@ def score_grid(results: Path, dataset: str, seeds, n_kmeans_seeds: int) -> pd.Da
             model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles)
             model.train(seed=train_seed, num_threads=1, progress_bar=False)
             emb = model.get_latent_representation()
-            out = ad.AnnData(obs=pd.DataFrame(index=pre.obs_names))
-            out.obsm["X_emb"], out.uns["output_type"] = emb, "embedding"
             seconds = time.perf_counter() - start
-            # the metric stage's seed is the run's seed, as in the workflow
-            table = compute_metrics(pre, out, "batch", "cell_type", seed=train_seed)
-            table["dataset"], table["method"], table["seed"], table["status"] = dataset, "schelix", train_seed, "ok"
-            scored = run_scores(table).iloc[0]
-            kmeans = pd.DataFrame(_kmeans_runs(emb, labels, n_kmeans_seeds))
-            averaged = table.copy()
-            averaged.loc[averaged.metric == "nmi_kmeans", "value"] = kmeans["nmi"].mean()
-            averaged.loc[averaged.metric == "ari_kmeans", "value"] = kmeans["ari"].mean()
+            scores = score_embedding(pre, emb, train_seed, n_kmeans_seeds)
             rows.append({"dataset": dataset, "partition_seed": partition_seed, "train_seed": train_seed,
-                         "n_variant_genes": int((roles == "variant").sum()),
-                         "batch_correction": scored["batch_correction"], "bio_conservation": scored["bio_conservation"],
-                         "total": scored["total"], "total_kmeans_averaged": run_scores(averaged).iloc[0]["total"],
-                         "n_kmeans_seeds": n_kmeans_seeds, "train_s": round(seconds, 1)})
-            print(f"{dataset} partition {partition_seed} train {train_seed}: total {scored['total']:.3f}", flush=True)
+                         "n_variant_genes": int((roles == "variant").sum()), **scores, "train_s": round(seconds, 1)})
+            print(f"{dataset} partition {partition_seed} train {train_seed}: total {scores['total']:.3f}", flush=True)
     return pd.DataFrame(rows)
 
 
