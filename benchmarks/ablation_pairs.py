@@ -84,7 +84,7 @@ def paired_changes(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    from schelix_core.benchmark.workflow_io import write_atomic
+    from seed_components import write_with_summary
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=str(REPO / "results_benchmark"),
@@ -106,10 +106,7 @@ def main(argv=None) -> int:
     else:
         runs = pd.concat([score_runs(Path(args.results), d, args.seeds, args.variants, args.n_kmeans_seeds)
                           for d in args.datasets], ignore_index=True)
-    summary = paired_changes(runs)
-    write_atomic(out, lambda tmp: runs.round(4).to_csv(tmp, index=False))
-    write_atomic(out.with_name(out.stem + "_summary.csv"), lambda tmp: summary.round(4).to_csv(tmp, index=False))
-    print(summary.round(3).to_string(index=False))
+    write_with_summary(out, runs, paired_changes(runs))
     return 0
 
 

@@ -112,9 +112,16 @@ def summarize(grid: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def main(argv=None) -> int:
+def write_with_summary(out: Path, runs: pd.DataFrame, summary: pd.DataFrame) -> None:
+    """Write the runs to ``out`` and the summary beside it (``<stem>_summary.csv``), each atomically."""
     from schelix_core.benchmark.workflow_io import write_atomic
 
+    write_atomic(out, lambda tmp: runs.round(4).to_csv(tmp, index=False))
+    write_atomic(out.with_name(out.stem + "_summary.csv"), lambda tmp: summary.round(4).to_csv(tmp, index=False))
+    print(summary.round(3).to_string(index=False))
+
+
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=str(REPO / "results_benchmark"), help="the benchmark's results_dir")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -131,10 +138,7 @@ def main(argv=None) -> int:
     else:
         grid = pd.concat([score_grid(Path(args.results), d, args.seeds, args.n_kmeans_seeds) for d in args.datasets],
                          ignore_index=True)
-    summary = summarize(grid)
-    write_atomic(out, lambda tmp: grid.round(4).to_csv(tmp, index=False))
-    write_atomic(out.with_name(out.stem + "_summary.csv"), lambda tmp: summary.round(4).to_csv(tmp, index=False))
-    print(summary.round(3).to_string(index=False))
+    write_with_summary(out, grid, summarize(grid))
     return 0
 
 
