@@ -64,10 +64,10 @@ def test_floor_keeps_batches_and_destroys_labels(small_preprocessed):
     assert not np.allclose(emb, pca)
 
 
-def run_cli(method, tmp_path, input_path, params):
+def run_cli(method, tmp_path, input_path, params, threads=1):
     out = tmp_path / f"{method}.h5ad"
     cmd = [sys.executable, str(METHODS_DIR / METHODS[method].script), "--input", str(input_path), "--output", str(out),
-           "--seed", "3", "--params", json.dumps(params), "--method", method]
+           "--seed", "3", "--params", json.dumps(params), "--method", method, "--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     return proc, out
 
@@ -75,10 +75,11 @@ def run_cli(method, tmp_path, input_path, params):
 def test_cli_writes_output_with_seed_and_params(small_preprocessed, tmp_path):
     path = tmp_path / "in.h5ad"
     write_h5ad_atomic(small_preprocessed, path)
-    proc, out = run_cli("harmony", tmp_path, path, {"max_iter_harmony": 5})
+    proc, out = run_cli("harmony", tmp_path, path, {"max_iter_harmony": 5}, threads=2)
     assert proc.returncode == 0, proc.stderr
     result = ad.read_h5ad(out)
     assert result.uns["seed"] == 3 and json.loads(result.uns["params"]) == {"max_iter_harmony": 5}
+    assert result.uns["threads"] == 2
     assert result.uns["method"] == "harmony" and result.uns["status"] == "ok"
 
 

@@ -196,6 +196,9 @@ def main(spec: MethodSpec, run: Callable, argv=None) -> int:
     except Exception as exc:  # recorded, not retried: a deterministic error fails the same way again
         traceback.print_exc()
         out = failure_output(adata.obs_names, spec.name, args.seed, params, f"{type(exc).__name__}: {exc}")
+    # torch's results depend on its thread count (scHelix: not across 1 and 2 threads), so a run
+    # is reproducible only from its seed, params, versions and threads together
+    out.uns["threads"] = int(args.threads)
     write_h5ad_atomic(out, args.output)
     print(f"{spec.name}: status={out.uns['status']} -> {args.output}")
     return 0
