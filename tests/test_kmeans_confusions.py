@@ -1,0 +1,68 @@
+"""benchmarks/kmeans_confusions.py names the types a k-means draw splits and absorbs, and the split's axis."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+spec = importlib.util.spec_from_file_location("kmeans_confusions", REPO / "benchmarks" / "kmeans_confusions.py")
+kmeans_confusions = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(kmeans_confusions)
+
+
+def _types():
+    return np.array(["mono"] * 60 + ["cd4"] * 20 + ["cd8"] * 20)
+
+
+def test_a_type_split_in_two_and_two_types_merged_are_named():
+    types = _types()
+    clusters = np.array([0] * 30 + [1] * 30 + [2] * 40)
+    split, absorbed = kmeans_confusions.confusions(types, clusters)
+    assert split == ["mono"]
+    assert absorbed == ["cd4"] or absorbed == ["cd8"]
+
+
+def test_a_clustering_that_matches_the_types_confuses_nothing():
+    types = _types()
+    clusters = np.array([2] * 60 + [0] * 20 + [1] * 20)
+    assert kmeans_confusions.confusions(types, clusters) == ([], [])
+    profile = kmeans_confusions.split_profile(types, clusters, np.ones(100), np.array(["a", "b"] * 50), [])
+    assert profile["split_type"] == "" and np.isnan(profile["split_depth_ratio"])
+
+
+def test_a_split_along_depth_is_told_from_a_split_along_batch():
+    types = _types()
+    clusters = np.array([0] * 30 + [1] * 30 + [2] * 40)
+    # the two monocyte parts: one at depth 1,000, the other at 2,000; batches alternate in both
+    depth = np.array([1000.0] * 30 + [2000.0] * 30 + [1500.0] * 40)
+    batches = np.array(["a", "b"] * 50)
+    by_depth = kmeans_confusions.split_profile(types, clusters, depth, batches, ["mono"])
+    assert by_depth["split_type"] == "mono" and by_depth["split_parts"] == "30/30"
+    assert by_depth["split_depth_ratio"] == 2.0
+    assert by_depth["split_batch_share_diff"] < 0.1
+    # same sizes, equal depth, but each part is one batch
+    by_batch = kmeans_confusions.split_profile(types, clusters, np.full(100, 1500.0),
+                                               np.array(["a"] * 30 + ["b"] * 30 + ["a", "b"] * 20), ["mono"])
+    assert by_batch["split_depth_ratio"] == 1.0
+    assert by_batch["split_batch_share_diff"] == 1.0
+
+
+def test_draws_cluster_as_the_metric_stage_does():
+    rng = np.random.default_rng(0)
+    types = np.repeat(["a", "b", "c"], 50)
+    emb = np.concatenate([rng.normal(c, 0.1, size=(50, 2)) for c in ((0, 0), (5, 0), (0, 5))])
+    rows = kmeans_confusions.draws(emb, types, np.ones(150), np.array(["x", "y"] * 75), n_kmeans_seeds=3)
+    assert [r["kmeans_seed"] for r in rows] == [0, 1, 2]
+    # three well-separated blobs: every draw finds them
+    assert all(r["ari"] == 1.0 and r["split"] == "" and r["absorbed"] == "" for r in rows)
+    assert all(r["inertia"] > 0 for r in rows)
+
+
+def test_depth_that_follows_the_types_is_told_from_depth_that_does_not():
+    types = np.repeat(["mono", "t"], 50)
+    by_type = np.repeat([3000.0, 1000.0], 50)
+    assert kmeans_confusions.depth_explained_by_type(by_type, types) == 1.0
+    # the same depths alternating between the types: the types explain none of it
+    assert kmeans_confusions.depth_explained_by_type(np.tile([3000.0, 1000.0], 50), types) == pytest.approx(0.0, abs=1e-12)
