@@ -110,7 +110,11 @@ def main(argv=None) -> int:
                 path = results / "integrated" / method / f"seed{seed}.h5ad"
                 if not path.exists():
                     raise SystemExit(f"{path} is missing: run the workflow for it first")
-                emb = ad.read_h5ad(path).obsm["X_emb"]
+                obsm = ad.read_h5ad(path).obsm
+                if "X_emb" not in obsm:
+                    raise SystemExit(f"{path} holds no embedding (obsm['X_emb']): k-means needs one, "
+                                     f"and {method} outputs a graph only")
+                emb = obsm["X_emb"]
                 for row in draws(emb, cell_types, depth, batches, args.n_kmeans_seeds):
                     rows.append({"dataset": dataset, "depth_explained_by_type": depth_by_type, "method": method,
                                  "seed": seed, **row})

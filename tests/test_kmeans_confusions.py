@@ -2,8 +2,11 @@
 
 import importlib.util
 
+import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from tests.conftest import REPO
 
@@ -66,3 +69,19 @@ def test_depth_that_follows_the_types_is_told_from_depth_that_does_not():
     assert kmeans_confusions.depth_explained_by_type(by_type, types) == 1.0
     # the same depths alternating between the types: the types explain none of it
     assert kmeans_confusions.depth_explained_by_type(np.tile([3000.0, 1000.0], 50), types) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_graph_only_output_is_refused_by_name(tmp_path):
+    results = tmp_path / "res" / "d"
+    (results / "integrated" / "bbknn").mkdir(parents=True)
+    obs = pd.DataFrame({"cell_type": ["a", "b"] * 5, "batch": ["x"] * 5 + ["y"] * 5}, index=[f"c{i}" for i in range(10)])
+    pre = ad.AnnData(X=np.ones((10, 3), dtype=np.float32), obs=obs)
+    pre.layers["counts"] = pre.X.copy()
+    pre.write_h5ad(results / "preprocessed.h5ad")
+    graph_only = ad.AnnData(obs=obs[[]])
+    graph_only.obsp["connectivities"] = sp.identity(10, format="csr")
+    graph_only.write_h5ad(results / "integrated" / "bbknn" / "seed0.h5ad")
+    with pytest.raises(SystemExit, match="no embedding.*bbknn outputs a graph only"):
+        kmeans_confusions.main(["--results-dir", str(tmp_path / "res"), "--datasets", "d", "--methods", "bbknn",
+                                "--seeds", "0", "--out", str(tmp_path / "out.csv")])
+    assert not (tmp_path / "out.csv").exists()
