@@ -58,8 +58,11 @@ def depth_explained_by_type(depth: np.ndarray, cell_types: np.ndarray) -> float:
     Where it is high, depth is biology as much as a technical axis, and removing it removes types.
     """
     logd = np.log1p(depth)
+    if np.ptp(logd) == 0:
+        return float("nan")  # every cell at one depth: nothing to explain
+    total = ((logd - logd.mean()) ** 2).sum()
     type_means = pd.Series(logd).groupby(cell_types).transform("mean").to_numpy()
-    return float(1.0 - ((logd - type_means) ** 2).sum() / ((logd - logd.mean()) ** 2).sum())
+    return float(1.0 - ((logd - type_means) ** 2).sum() / total)
 
 
 def draws(emb: np.ndarray, cell_types: np.ndarray, depth: np.ndarray, batches: np.ndarray,

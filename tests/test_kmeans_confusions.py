@@ -69,6 +69,7 @@ def test_depth_that_follows_the_types_is_told_from_depth_that_does_not():
     assert kmeans_confusions.depth_explained_by_type(by_type, types) == 1.0
     # the same depths alternating between the types: the types explain none of it
     assert kmeans_confusions.depth_explained_by_type(np.tile([3000.0, 1000.0], 50), types) == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(kmeans_confusions.depth_explained_by_type(np.full(100, 1000.0), types))
 
 
 def test_a_graph_only_output_is_refused_by_name(tmp_path):
