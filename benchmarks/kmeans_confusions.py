@@ -17,14 +17,12 @@ row also carries how much of the dataset's depth variance its cell types explain
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def confusions(cell_types: np.ndarray, clusters: np.ndarray) -> tuple[list[str], list[str]]:
