@@ -172,7 +172,8 @@ def test_scaling_script_measures_stages_and_metrics(tmp_path):
 
 def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
     """The defaults screen reads the benchmark's own inputs and appends one scored row per
-    (candidate, dataset, seed); a second candidate keeps the first one's rows."""
+    (candidate, dataset, seed), as scored and k-means averaged; a second candidate keeps the first
+    one's rows."""
     from schelix_core import partition_genes
     from schelix_core.benchmark.preprocess import preprocess
     from tests.schelix_fixtures import small_sim
@@ -188,12 +189,16 @@ def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
     out = tmp_path / "sweep.csv"
     common = ["--results", str(results), "--datasets", "sim_a,sim_b", "--out", str(out)]
     fast = '{"target_steps": 30}'
-    assert sweep.main(["--name", "first", "--params", fast, *common]) == 0
-    assert sweep.main(["--name", "second", "--params", '{"target_steps": 30, "contrast_weight": 1.0}', *common]) == 0
+    assert sweep.main(["--name", "first", "--params", fast, "--n-kmeans-seeds", "1", *common]) == 0
+    assert sweep.main(["--name", "second", "--params", '{"target_steps": 30, "contrast_weight": 1.0}',
+                       "--n-kmeans-seeds", "3", *common]) == 0
     table = pd.read_csv(out)
     assert sorted(zip(table["candidate"], table["dataset"])) == [
         ("first", "sim_a"), ("first", "sim_b"), ("second", "sim_a"), ("second", "sim_b")]
-    assert table["total"].between(0, 1).all()
+    assert table[["total", "total_kmeans_averaged"]].stack().between(0, 1).all()
+    # scib-metrics clusters once, at k-means seed 0: "averaged" over that one seed is the scored total
+    first = table[table["candidate"] == "first"]
+    assert (first["total_kmeans_averaged"] - first["total"]).abs().max() < 1e-9
     assert (table["total"] - (0.4 * table["batch_correction"] + 0.6 * table["bio_conservation"])).abs().max() < 1e-9
     # each row names the commit it ran at (a repository checkout here)
     assert table["commit"].astype(str).str.fullmatch(r"[0-9a-f]{7,}(-dirty)?").all(), table["commit"].tolist()
