@@ -37,7 +37,9 @@ DEFAULT_VARIANTS = ("full", "no_partition", "concat", "no_diffusion", "unbounded
 TOTALS = ("total", "total_kmeans_averaged")
 
 
-def score_runs(results: Path, dataset: str, seeds, variants, n_kmeans_seeds: int) -> pd.DataFrame:
+def score_runs(results: Path, dataset: str, seeds, variants, n_kmeans_seeds: int,
+               metric_rows: list | None = None) -> pd.DataFrame:
+    """One row per (variant, seed); each run's per-metric values (as scored) go to ``metric_rows``."""
     import anndata as ad
 
     from schelix_core import SCHelix
@@ -56,7 +58,10 @@ def score_runs(results: Path, dataset: str, seeds, variants, n_kmeans_seeds: int
             model.train(seed=seed, num_threads=1, progress_bar=False)
             emb = model.get_latent_representation()
             seconds = time.perf_counter() - start
-            scores = score_embedding(pre, emb, seed, n_kmeans_seeds)
+            tables = []
+            scores = score_embedding(pre, emb, seed, n_kmeans_seeds, tables)
+            if metric_rows is not None:
+                metric_rows.append(tables[0].assign(dataset=dataset, variant=variant, seed=seed))
             rows.append({"dataset": dataset, "variant": variant, "seed": seed, **scores, "train_s": round(seconds, 1)})
             print(f"{dataset} {variant} seed {seed}: total {scores['total']:.3f} "
                   f"(k-means averaged {scores['total_kmeans_averaged']:.3f})", flush=True)
@@ -90,6 +95,7 @@ def paired_changes(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
+    from schelix_core.benchmark.workflow_io import write_atomic
     from seed_components import write_with_summary
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,18 +106,27 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--n-kmeans-seeds", type=int, default=10)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ablation_pairs.csv"))
+    parser.add_argument("--metrics-out", type=Path,
+                        help="also write every run's scIB metrics, one row per metric (which metrics a "
+                             "component moves)")
     parser.add_argument("--summarize", nargs="+", type=Path, metavar="CSV",
                         help="only merge these run CSVs into --out and summarize (no training)")
     args = parser.parse_args(argv)
 
     if "full" not in args.variants:
         parser.error("--variants must include 'full': every ablation is paired with it")
+    if args.summarize and args.metrics_out:
+        parser.error("--metrics-out needs runs to score; it cannot be used with --summarize")
     out = Path(args.out)
     if args.summarize:
         runs = pd.concat([pd.read_csv(p) for p in args.summarize], ignore_index=True)
     else:
-        runs = pd.concat([score_runs(Path(args.results), d, args.seeds, args.variants, args.n_kmeans_seeds)
-                          for d in args.datasets], ignore_index=True)
+        metric_rows = []
+        runs = pd.concat([score_runs(Path(args.results), d, args.seeds, args.variants, args.n_kmeans_seeds,
+                                     metric_rows) for d in args.datasets], ignore_index=True)
+        if args.metrics_out:
+            metrics = pd.concat(metric_rows, ignore_index=True)
+            write_atomic(args.metrics_out, lambda tmp: metrics.to_csv(tmp, index=False))
     write_with_summary(out, runs, paired_changes(runs))
     return 0
 

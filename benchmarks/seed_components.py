@@ -30,9 +30,10 @@ DATASETS = ("kang_ifnb_pbmc", "symphony_pbmc_3chem", "baron_pancreas_mouse", "si
 TOTALS = ("total", "total_kmeans_averaged")
 
 
-def score_embedding(pre, emb: np.ndarray, seed: int, n_kmeans_seeds: int) -> dict:
+def score_embedding(pre, emb: np.ndarray, seed: int, n_kmeans_seeds: int, metric_tables: list | None = None) -> dict:
     """Batch, bio and total as the benchmark scores them (k-means at the run's seed), and the
-    total with NMI/ARI averaged over ``n_kmeans_seeds`` k-means seeds."""
+    total with NMI/ARI averaged over ``n_kmeans_seeds`` k-means seeds. The per-metric table as
+    scored is appended to ``metric_tables`` when given."""
     import anndata as ad
 
     from kmeans_seed_sensitivity import _kmeans_runs
@@ -45,6 +46,8 @@ def score_embedding(pre, emb: np.ndarray, seed: int, n_kmeans_seeds: int) -> dic
     table = compute_metrics(pre, out, "batch", "cell_type", seed=seed)
     table["dataset"], table["method"], table["seed"], table["status"] = "d", "m", seed, "ok"
     scored = run_scores(table).iloc[0]
+    if metric_tables is not None:
+        metric_tables.append(table[["metric", "metric_type", "value", "higher_is_better"]].copy())
     kmeans = pd.DataFrame(_kmeans_runs(emb, np.asarray(pre.obs["cell_type"].astype(str)), n_kmeans_seeds))
     averaged = table.copy()
     averaged.loc[averaged.metric == "nmi_kmeans", "value"] = kmeans["nmi"].mean()

@@ -63,3 +63,35 @@ def test_without_the_full_model_there_is_nothing_to_pair_with():
 def test_a_single_seed_gives_no_interval():
     with pytest.raises(ValueError, match="at least 2 paired seeds"):
         ablation_pairs.paired_changes(_runs([0.8], [0.79]))
+
+
+def test_runs_are_scored_and_their_metrics_kept(tmp_path):
+    """Trained end to end on a small simulation: one row per (variant, seed), and with --metrics-out
+    every run's scIB metrics, from which the run's total is recomputed."""
+    from schelix_core import partition_genes
+    from schelix_core.benchmark.aggregate import run_scores
+    from schelix_core.benchmark.preprocess import preprocess
+    from tests.schelix_fixtures import small_sim
+
+    results = tmp_path / "results"
+    (results / "sim" / "partition").mkdir(parents=True)
+    pre = preprocess(small_sim(n_cells=400, seed=0), "batch", n_top_genes=300, n_pcs=20, target_sum=1e4)
+    pre.write_h5ad(results / "sim" / "preprocessed.h5ad")
+    for seed in (0, 1):
+        roles = partition_genes(pre, "batch", layer="counts", seed=seed).to_frame().rename_axis("gene").reset_index()
+        roles.to_parquet(results / "sim" / "partition" / f"seed{seed}.parquet", index=False)
+    out, metrics_out = tmp_path / "pairs.csv", tmp_path / "metrics.csv"
+    argv = ["--results", str(results), "--datasets", "sim", "--variants", "full", "no_diffusion",
+            "--seeds", "0", "1", "--n-kmeans-seeds", "2", "--out", str(out), "--metrics-out", str(metrics_out)]
+    assert ablation_pairs.main(argv) == 0
+    runs = pd.read_csv(out)
+    assert sorted(zip(runs["variant"], runs["seed"])) == [("full", 0), ("full", 1), ("no_diffusion", 0),
+                                                           ("no_diffusion", 1)]
+    metrics = pd.read_csv(metrics_out)
+    assert metrics.groupby(["variant", "seed"])["metric"].nunique().eq(10).all()
+    written = runs.set_index(["variant", "seed"])["total"]
+    for (variant, seed), table in metrics.groupby(["variant", "seed"]):
+        total = run_scores(table.assign(method=variant, status="ok")).iloc[0]["total"]
+        assert total == pytest.approx(written[(variant, seed)], abs=5e-5)  # the run CSV keeps 4 decimals
+    with pytest.raises(SystemExit):
+        ablation_pairs.main(["--summarize", str(out), "--metrics-out", str(metrics_out), "--out", str(out)])
