@@ -5,7 +5,8 @@ The fusion gate can only add what the Variant latent knows beyond the Anchor lat
 the default on the benchmark's preprocessed data and partitions and, for each latent, writes the
 accuracy of a 15-nearest-neighbour classifier of the labels (5-fold cross-validation), of the
 labels across batches (fit on one batch, predict the others: biology that transfers), and of the
-batch (lower is better mixed), to ``benchmarks/results/stream_probe.csv``.
+batch (lower is better mixed), and scIB's graph connectivity of each cell type, to
+``benchmarks/results/stream_probe.csv``.
 
     python benchmarks/stream_probe.py --datasets kang_ifnb_pbmc symphony_pbmc_3chem --seeds 0 1 2
 """
@@ -29,9 +30,13 @@ def _unit(z: np.ndarray) -> np.ndarray:
 
 
 def probe(z: np.ndarray, labels: np.ndarray, batches: np.ndarray, seed: int) -> dict:
-    """kNN accuracies of one latent: labels (cross-validated), labels across batches, batch."""
+    """kNN accuracies of one latent: labels (cross-validated), labels across batches, batch; and
+    scIB's graph connectivity (is each cell type one piece of the 15-nearest-neighbour graph, or
+    broken into clumps)."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
     from sklearn.neighbors import KNeighborsClassifier
+
+    from schelix_core.benchmark.metrics import import_scib_metrics, nearest_neighbors
 
     def cv(target):
         return float(cross_val_score(KNeighborsClassifier(N_NEIGHBORS), z, target,
@@ -43,7 +48,9 @@ def probe(z: np.ndarray, labels: np.ndarray, batches: np.ndarray, seed: int) -> 
         if len(np.unique(labels[train])) >= 2:
             knn = KNeighborsClassifier(N_NEIGHBORS).fit(z[train], labels[train])
             across.append(knn.score(z[~train], labels[~train]))
-    return {"label_acc": cv(labels), "cross_batch_label_acc": float(np.mean(across)), "batch_acc": cv(batches)}
+    connectivity = import_scib_metrics().graph_connectivity(nearest_neighbors(z, N_NEIGHBORS, seed), labels)
+    return {"label_acc": cv(labels), "cross_batch_label_acc": float(np.mean(across)), "batch_acc": cv(batches),
+            "graph_connectivity": float(connectivity)}
 
 
 def run(results: Path, dataset: str, seed: int) -> list[dict]:
@@ -81,7 +88,8 @@ def main(argv=None) -> int:
     table = pd.DataFrame([row for dataset in args.datasets for seed in args.seeds
                           for row in run(Path(args.results), dataset, seed)])
     write_atomic(Path(args.out), lambda tmp: table.round(4).to_csv(tmp, index=False))
-    means = table.groupby(["dataset", "latent"], sort=False)[["label_acc", "cross_batch_label_acc", "batch_acc"]].mean()
+    means = table.groupby(["dataset", "latent"], sort=False)[["label_acc", "cross_batch_label_acc", "batch_acc",
+                                                                      "graph_connectivity"]].mean()
     print(means.round(3).to_string())
     return 0
 
