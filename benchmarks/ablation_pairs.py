@@ -58,9 +58,9 @@ def score_runs(results: Path, dataset: str, seeds, variants, n_kmeans_seeds: int
             model.train(seed=seed, num_threads=1, progress_bar=False)
             emb = model.get_latent_representation()
             seconds = time.perf_counter() - start
-            tables = []
+            tables = None if metric_rows is None else []
             scores = score_embedding(pre, emb, seed, n_kmeans_seeds, tables)
-            if metric_rows is not None:
+            if tables:
                 metric_rows.append(tables[0].assign(dataset=dataset, variant=variant, seed=seed))
             rows.append({"dataset": dataset, "variant": variant, "seed": seed, **scores, "train_s": round(seconds, 1)})
             print(f"{dataset} {variant} seed {seed}: total {scores['total']:.3f} "
@@ -121,10 +121,10 @@ def main(argv=None) -> int:
     if args.summarize:
         runs = pd.concat([pd.read_csv(p) for p in args.summarize], ignore_index=True)
     else:
-        metric_rows = []
+        metric_rows = [] if args.metrics_out else None
         runs = pd.concat([score_runs(Path(args.results), d, args.seeds, args.variants, args.n_kmeans_seeds,
                                      metric_rows) for d in args.datasets], ignore_index=True)
-        if args.metrics_out:
+        if metric_rows is not None:
             metrics = pd.concat(metric_rows, ignore_index=True)
             write_atomic(args.metrics_out, lambda tmp: metrics.to_csv(tmp, index=False))
     write_with_summary(out, runs, paired_changes(runs))
