@@ -11,6 +11,10 @@ and a summary per (dataset, ablation): the mean paired change (ablation minus fu
 the removed component helps), a 95% t interval over seeds, and how many seeds went each way.
 
     python benchmarks/ablation_pairs.py --datasets kang_ifnb_pbmc sim_mild --seeds 0 1 2 3 4 5
+
+``--n-cells N`` asks whether a component's effect depends on data size: each seed draws its own N
+cells of every larger dataset (the same cells for every variant at that seed) and partitions them
+afresh, since the workflow's partitions are of the whole dataset.
 """
 
 from __future__ import annotations
@@ -37,18 +41,33 @@ DEFAULT_VARIANTS = ("full", "no_partition", "concat", "no_diffusion", "unbounded
 TOTALS = ("total", "total_kmeans_averaged")
 
 
+def subsample(adata, n_cells: int, seed: int):
+    """``n_cells`` cells drawn uniformly without replacement (seeded), less the genes left without
+    counts; the data set itself where it has no more cells than that."""
+    if adata.n_obs <= n_cells:
+        return adata
+    rng = np.random.default_rng(seed)
+    sub = adata[np.sort(rng.choice(adata.n_obs, n_cells, replace=False))]
+    counted = np.asarray(sub.layers["counts"].sum(axis=0)).ravel() > 0
+    return sub[:, counted].copy()
+
+
 def score_runs(results: Path, dataset: str, seeds, variants, n_kmeans_seeds: int,
-               metric_rows: list | None = None) -> pd.DataFrame:
+               metric_rows: list | None = None, n_cells: int | None = None) -> pd.DataFrame:
     """One row per (variant, seed); each run's per-metric values (as scored) go to ``metric_rows``."""
     import anndata as ad
 
-    from schelix_core import SCHelix
+    from schelix_core import SCHelix, partition_genes
     from seed_components import score_embedding
 
-    pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
+    whole = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
     rows = []
     for seed in seeds:
-        roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
+        pre = whole if n_cells is None else subsample(whole, n_cells, seed)
+        if pre is whole:
+            roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
+        else:
+            roles = partition_genes(pre, "batch", layer="counts", seed=seed).roles
         for variant in variants:
             ablation = None if variant == "full" else variant
             start = time.perf_counter()
@@ -62,7 +81,8 @@ def score_runs(results: Path, dataset: str, seeds, variants, n_kmeans_seeds: int
             scores = score_embedding(pre, emb, seed, n_kmeans_seeds, tables)
             if tables:
                 metric_rows.append(tables[0].assign(dataset=dataset, variant=variant, seed=seed))
-            rows.append({"dataset": dataset, "variant": variant, "seed": seed, **scores, "train_s": round(seconds, 1)})
+            rows.append({"dataset": dataset, "variant": variant, "seed": seed, **scores, "train_s": round(seconds, 1),
+                         **({} if n_cells is None else {"n_cells": pre.n_obs})})
             print(f"{dataset} {variant} seed {seed}: total {scores['total']:.3f} "
                   f"(k-means averaged {scores['total_kmeans_averaged']:.3f})", flush=True)
     return pd.DataFrame(rows)
@@ -105,6 +125,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--n-kmeans-seeds", type=int, default=10)
+    parser.add_argument("--n-cells", type=int,
+                        help="train and score on this many cells of each larger dataset, drawn per seed")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ablation_pairs.csv"))
     parser.add_argument("--metrics-out", type=Path,
                         help="also write every run's scIB metrics, one row per metric (which metrics a "
@@ -115,6 +137,8 @@ def main(argv=None) -> int:
 
     if "full" not in args.variants:
         parser.error("--variants must include 'full': every ablation is paired with it")
+    if args.n_cells is not None and args.n_cells < 100:
+        parser.error("--n-cells must be at least 100")
     if args.summarize and args.metrics_out:
         parser.error("--metrics-out needs runs to score; it cannot be used with --summarize")
     out = Path(args.out)
@@ -123,7 +147,7 @@ def main(argv=None) -> int:
     else:
         metric_rows = [] if args.metrics_out else None
         runs = pd.concat([score_runs(Path(args.results), d, args.seeds, args.variants, args.n_kmeans_seeds,
-                                     metric_rows) for d in args.datasets], ignore_index=True)
+                                     metric_rows, args.n_cells) for d in args.datasets], ignore_index=True)
         if metric_rows is not None:
             metrics = pd.concat(metric_rows, ignore_index=True)
             write_atomic(args.metrics_out, lambda tmp: metrics.to_csv(tmp, index=False))

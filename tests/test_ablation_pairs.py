@@ -95,3 +95,40 @@ def test_runs_are_scored_and_their_metrics_kept(tmp_path):
         assert total == pytest.approx(written[(variant, seed)], abs=5e-5)  # the run CSV keeps 4 decimals
     with pytest.raises(SystemExit):
         ablation_pairs.main(["--summarize", str(out), "--metrics-out", str(metrics_out), "--out", str(out)])
+
+
+def test_a_subsample_is_seeded_and_keeps_only_counted_genes():
+    import anndata as ad
+    import scipy.sparse as sp
+
+    counts = np.zeros((300, 4))
+    counts[:, :3] = np.random.default_rng(0).poisson(2.0, size=(300, 3))
+    counts[7, 3] = 5  # the only count of the last gene: it stays only where cell 7 is drawn
+    adata = ad.AnnData(X=counts.copy(), layers={"counts": sp.csr_matrix(counts)})
+    adata.obs_names = [f"c{i}" for i in range(300)]
+    a, b = ablation_pairs.subsample(adata, 120, seed=3), ablation_pairs.subsample(adata, 120, seed=3)
+    assert a.n_obs == 120 and list(a.obs_names) == list(b.obs_names)
+    assert list(a.obs_names) != list(ablation_pairs.subsample(adata, 120, seed=4).obs_names)
+    assert a.n_vars == (4 if "c7" in a.obs_names else 3)
+    assert (np.asarray(a.layers["counts"].sum(axis=0)).ravel() > 0).all()
+    assert ablation_pairs.subsample(adata, 300, seed=0) is adata
+
+
+def test_runs_on_a_subsample_partition_it_afresh(tmp_path):
+    """--n-cells trains on the drawn cells and partitions them itself (no workflow partition here)."""
+    from schelix_core.benchmark.preprocess import preprocess
+    from tests.schelix_fixtures import small_sim
+
+    results = tmp_path / "results"
+    (results / "sim").mkdir(parents=True)
+    preprocess(small_sim(n_cells=400, seed=0), "batch", n_top_genes=300, n_pcs=20,
+               target_sum=1e4).write_h5ad(results / "sim" / "preprocessed.h5ad")
+    out = tmp_path / "pairs.csv"
+    argv = ["--results", str(results), "--datasets", "sim", "--variants", "full", "no_diffusion",
+            "--seeds", "0", "1", "--n-kmeans-seeds", "2", "--n-cells", "200", "--out", str(out)]
+    assert ablation_pairs.main(argv) == 0
+    runs = pd.read_csv(out)
+    assert len(runs) == 4 and runs["n_cells"].eq(200).all()
+    assert runs["total"].between(0, 1).all()
+    with pytest.raises(SystemExit):
+        ablation_pairs.main(argv[:-4] + ["--n-cells", "50", "--out", str(out)])
