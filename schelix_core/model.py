@@ -29,6 +29,11 @@ DEFAULTS = dict(
     n_pcs_anchor=50,
     n_pcs_variant=30,
     scale_pcs=True,
+    # PCs of the graph that picks neighbours (for diffusion and the contrast's positives):
+    # True reads the Anchor stream's scaled PCs; False, PCs of the unscaled log expression of
+    # the Anchor genes, where each gene weighs by its own variance and the many faint genes
+    # that unit scaling lifts to equal weight no longer blur who neighbours whom.
+    scale_graph_pcs=True,
     diffusion_scales=(0, 1, 2, 4),
     n_neighbors=15,
     # the Variant residual moves a cell by at most half its anchor norm: Anchors dominate
@@ -230,8 +235,14 @@ class SCHelix:
         if "variant" in streams:
             xv = self._stream_features(Xlog, streams["variant"], "variant", self._params["n_pcs_variant"],
                                        seed, refit)
+        graph_pcs = xa
+        if self._params["scale_pcs"] and not self._params["scale_graph_pcs"]:
+            cols = self.adata.var_names.get_indexer(streams["anchor"])
+            in_place = 2 * len(cols) > Xlog.shape[1]
+            graph_pcs, _ = pca(Xlog if in_place else Xlog[:, cols], n_comps=self._params["n_pcs_anchor"], scale=False,
+                               seed=seed, columns=cols if in_place else None)
         lap("pca")
-        A = graph.batch_balanced_knn(harmony_corrected(xa, self._batch_codes, seed), self._batch_codes,
+        A = graph.batch_balanced_knn(harmony_corrected(graph_pcs, self._batch_codes, seed), self._batch_codes,
                                      k=int(self._params["n_neighbors"]), seed=seed)
         A_hat = graph.to_torch_sparse(graph.normalized_adjacency(A)).to(device)
         lap("graph")

@@ -258,6 +258,34 @@ def test_graph_links_batches_through_matching_cells():
     assert share > 0.98
 
 
+def test_unscaled_graph_pcs_keep_faint_genes_from_blurring_the_neighbours():
+    """As on the real data sets (most Anchor genes average under 0.1 counts a cell), 1,500 faint
+    genes carry only counting noise and 40 expressed genes tell four types apart. Scaled to unit
+    variance every faint gene weighs as much as a marker; on the unscaled log expression each
+    gene weighs by its variance, and the graph (scale_graph_pcs=False) links more cells to their
+    own type. The stream features stay scaled either way."""
+    rng = np.random.default_rng(0)
+    n_cells, n_markers, n_faint, n_types = 800, 40, 1500, 4
+    types = rng.integers(0, n_types, n_cells)
+    batch = rng.integers(0, 2, n_cells)
+    markers = rng.normal(0, 0.6, (n_types, n_markers))
+    counts = np.hstack([rng.poisson(np.exp(0.5 + markers[types])), rng.poisson(0.03, (n_cells, n_faint))])
+    obs = pd.DataFrame({"batch": batch.astype(str)}, index=[f"c{i}" for i in range(n_cells)])
+    adata = ad.AnnData(counts.astype(np.float32), obs=obs)
+    adata.var_names = [f"g{i}" for i in range(n_markers + n_faint)]
+    partition = pd.Series("anchor", index=adata.var_names)
+    shares, features = {}, {}
+    for scaled in (True, False):
+        m = SCHelix(adata, "batch", ablation="no_partition", partition=partition, scale_graph_pcs=scaled)
+        m._prepare(0, torch.device("cpu"))
+        rows, cols = m._graph.nonzero()
+        shares[scaled] = float(np.mean(types[rows] == types[cols]))
+        features[scaled] = m._data.feats_a[0].numpy()
+    assert shares[True] < 0.45  # chance is 0.25: the faint genes drown the markers
+    assert shares[False] > 0.55
+    np.testing.assert_array_equal(features[True], features[False])
+
+
 @pytest.mark.parametrize("ablation", ABLATIONS)
 def test_ablations_run(sim, sim_partition, ablation):
     m = SCHelix(sim, "batch", partition=sim_partition, ablation=ablation)
