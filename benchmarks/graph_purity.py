@@ -1,0 +1,74 @@
+"""How often scHelix's neighbour graph joins cells of the same type, built on the Anchor stream's
+scaled PCs (the default) or on PCs of the Anchor genes' unscaled log expression
+(``scale_graph_pcs=False``).
+
+The graph decides what diffusion averages and which cells the contrast treats as positives, so an
+edge between two types blurs them before training starts. For each dataset and partition seed this
+writes the weighted share of same-type edges, over all edges and over the cross-batch ones, to
+``benchmarks/results/graph_purity.csv``. No training: partition (the benchmark's), PCA, Harmony,
+graph.
+
+    python benchmarks/graph_purity.py --datasets kang_ifnb_pbmc baron_pancreas_mouse --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ("kang_ifnb_pbmc", "symphony_pbmc_3chem", "baron_pancreas_mouse", "sim_mild", "sim_strong_genes",
+            "sim_disjoint_rare")
+
+
+def same_type_shares(A, labels: np.ndarray, batches: np.ndarray) -> dict:
+    """Weighted share of a graph's edges that join cells of one type: all edges, cross-batch edges."""
+    import scipy.sparse as sp
+
+    A = sp.coo_matrix(A)
+    same = labels[A.row] == labels[A.col]
+    cross = batches[A.row] != batches[A.col]
+    return {"same_type_share": float(A.data[same].sum() / A.data.sum()),
+            "same_type_share_cross_batch": float(A.data[same & cross].sum() / A.data[cross].sum())}
+
+
+def run(results: Path, dataset: str, seed: int) -> list[dict]:
+    import anndata as ad
+    import torch
+
+    from schelix_core import SCHelix
+
+    pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
+    roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
+    labels = np.asarray(pre.obs["cell_type"].astype(str))
+    rows = []
+    for scaled in (True, False):
+        model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles, scale_graph_pcs=scaled)
+        model._prepare(seed, torch.device("cpu"))
+        rows.append({"dataset": dataset, "seed": seed, "scale_graph_pcs": scaled,
+                     **same_type_shares(model._graph, labels, model._batch_codes)})
+    return rows
+
+
+def main(argv=None) -> int:
+    from schelix_core.benchmark.workflow_io import write_atomic
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(REPO / "results_benchmark"),
+                        help="a results_dir holding the benchmark's preprocessed data and partitions")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "graph_purity.csv"))
+    args = parser.parse_args(argv)
+    table = pd.DataFrame([row for d in args.datasets for s in args.seeds for row in run(Path(args.results), d, s)])
+    write_atomic(Path(args.out), lambda tmp: table.round(4).to_csv(tmp, index=False))
+    print(table.groupby(["dataset", "scale_graph_pcs"])[["same_type_share", "same_type_share_cross_batch"]]
+          .mean().round(3).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
