@@ -186,14 +186,19 @@ class SCHelix:
                     "(or use ablation='no_partition')"
                 )
 
-    def _stream_features(self, Xlog, genes, key, n_pcs, seed, refit):
+    def _gene_columns(self, Xlog, genes):
+        """``(matrix, columns)`` for :func:`pca` of some genes of ``Xlog``.
+
+        Most of the genes (the Anchors) are read in place, since a copy would nearly double the
+        memory; a few (the Variants) are copied, which is faster to multiply.
+        """
         cols = self.adata.var_names.get_indexer(genes)
-        # A stream with most genes (the Anchors) is read in place, since a copy would nearly
-        # double the memory; a small one (the Variants) is copied, which is faster to multiply.
         if 2 * len(cols) > Xlog.shape[1]:
-            Xs, columns = Xlog, cols
-        else:
-            Xs, columns = Xlog[:, cols], None
+            return Xlog, cols
+        return Xlog[:, cols], None
+
+    def _stream_features(self, Xlog, genes, key, n_pcs, seed, refit):
+        Xs, columns = self._gene_columns(Xlog, genes)
         if refit or key not in self._pca_fits:
             scores, fit = pca(Xs, n_comps=n_pcs, scale=bool(self._params["scale_pcs"]), seed=seed, columns=columns)
             self._pca_fits[key] = fit
@@ -237,10 +242,8 @@ class SCHelix:
                                        seed, refit)
         graph_pcs = xa
         if self._params["scale_pcs"] and not self._params["scale_graph_pcs"]:
-            cols = self.adata.var_names.get_indexer(streams["anchor"])
-            in_place = 2 * len(cols) > Xlog.shape[1]
-            graph_pcs, _ = pca(Xlog if in_place else Xlog[:, cols], n_comps=self._params["n_pcs_anchor"], scale=False,
-                               seed=seed, columns=cols if in_place else None)
+            Xs, columns = self._gene_columns(Xlog, streams["anchor"])
+            graph_pcs, _ = pca(Xs, n_comps=self._params["n_pcs_anchor"], scale=False, seed=seed, columns=columns)
         lap("pca")
         A = graph.batch_balanced_knn(harmony_corrected(graph_pcs, self._batch_codes, seed), self._batch_codes,
                                      k=int(self._params["n_neighbors"]), seed=seed)
