@@ -274,16 +274,20 @@ def test_unscaled_graph_pcs_keep_faint_genes_from_blurring_the_neighbours():
     adata = ad.AnnData(counts.astype(np.float32), obs=obs)
     adata.var_names = [f"g{i}" for i in range(n_markers + n_faint)]
     partition = pd.Series("anchor", index=adata.var_names)
-    shares, features = {}, {}
+    shares, features, graphs = {}, {}, {}
     for scaled in (True, False):
         m = SCHelix(adata, "batch", ablation="no_partition", partition=partition, scale_graph_pcs=scaled)
         m._prepare(0, torch.device("cpu"))
         rows, cols = m._graph.nonzero()
         shares[scaled] = float(np.mean(types[rows] == types[cols]))
         features[scaled] = m._data.feats_a[0].numpy()
+        graphs[scaled] = m._graph
     assert shares[True] < 0.45  # chance is 0.25: the faint genes drown the markers
     assert shares[False] > 0.55
     np.testing.assert_array_equal(features[True], features[False])
+    default = SCHelix(adata, "batch", ablation="no_partition", partition=partition)
+    default._prepare(0, torch.device("cpu"))
+    assert (default._graph != graphs[False]).nnz == 0  # the unscaled graph is the default
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS)
