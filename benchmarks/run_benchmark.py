@@ -23,14 +23,9 @@ sys.path.insert(0, str(REPO))
 
 
 def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from schelix_core.benchmark.contract import cpu_model
+
+    cpu = cpu_model()
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} CPU cores ({cpu}), {mem_gb:.0f} GiB RAM, {platform.system()} {platform.release()}, no GPU used"
 

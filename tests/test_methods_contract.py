@@ -9,7 +9,7 @@ import anndata as ad
 import numpy as np
 import pytest
 
-from schelix_core.benchmark.contract import OUTPUT_TYPES, build_output, write_h5ad_atomic
+from schelix_core.benchmark.contract import OUTPUT_TYPES, build_output, cpu_model, write_h5ad_atomic
 from schelix_core.benchmark.methods import METHODS
 from tests.conftest import REPO
 
@@ -80,6 +80,7 @@ def test_cli_writes_output_with_seed_and_params(small_preprocessed, tmp_path):
     result = ad.read_h5ad(out)
     assert result.uns["seed"] == 3 and json.loads(result.uns["params"]) == {"max_iter_harmony": 5}
     assert result.uns["threads"] == 2
+    assert result.uns["cpu"] == cpu_model() and result.uns["cpu"]
     assert result.uns["method"] == "harmony" and result.uns["status"] == "ok"
 
 

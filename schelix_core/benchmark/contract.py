@@ -63,6 +63,18 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_model() -> str:
+    """The CPU's model name: scVI's results at fixed seeds, threads and versions differ across CPU
+    vendors (Intel -> AMD moved its Kang total 0.780 -> 0.753), so each output names its CPU."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 @dataclass
 class MethodResult:
     embedding: np.ndarray | None = None
@@ -196,9 +208,10 @@ def main(spec: MethodSpec, run: Callable, argv=None) -> int:
     except Exception as exc:  # recorded, not retried: a deterministic error fails the same way again
         traceback.print_exc()
         out = failure_output(adata.obs_names, spec.name, args.seed, params, f"{type(exc).__name__}: {exc}")
-    # torch's results depend on its thread count (scHelix: not across 1 and 2 threads), so a run
-    # is reproducible only from its seed, params, versions and threads together
+    # torch's results depend on its thread count (scHelix: not across 1 and 2 threads) and, for
+    # scVI, on the CPU, so a run is reproducible only from its seed, params, versions, threads and CPU
     out.uns["threads"] = int(args.threads)
+    out.uns["cpu"] = cpu_model()
     write_h5ad_atomic(out, args.output)
     print(f"{spec.name}: status={out.uns['status']} -> {args.output}")
     return 0
