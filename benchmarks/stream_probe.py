@@ -6,7 +6,8 @@ the default on the benchmark's preprocessed data and partitions and, for each la
 accuracy of a 15-nearest-neighbour classifier of the labels (5-fold cross-validation), of the
 labels across batches (fit on one batch, predict the others: biology that transfers), and of the
 batch (lower is better mixed), and scIB's graph connectivity of each cell type, to
-``benchmarks/results/stream_probe.csv``.
+``benchmarks/results/stream_probe.csv``. ``--scib`` also scores each latent as the benchmark does
+(does what a probe finds count in the benchmark's total?).
 
     python benchmarks/stream_probe.py --datasets kang_ifnb_pbmc symphony_pbmc_3chem --seeds 0 1 2
 """
@@ -14,15 +15,19 @@ batch (lower is better mixed), and scIB's graph connectivity of each cell type, 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 DATASETS = ("kang_ifnb_pbmc", "symphony_pbmc_3chem", "baron_pancreas_mouse", "sim_mild", "sim_strong_genes",
             "sim_disjoint_rare")
 N_NEIGHBORS = 15
+N_KMEANS_SEEDS = 10
+SCIB_COLUMNS = ("batch_correction", "bio_conservation", "total", "total_kmeans_averaged")
 
 
 def _unit(z: np.ndarray) -> np.ndarray:
@@ -53,7 +58,7 @@ def probe(z: np.ndarray, labels: np.ndarray, batches: np.ndarray, seed: int) -> 
             "graph_connectivity": float(connectivity)}
 
 
-def run(results: Path, dataset: str, seed: int) -> list[dict]:
+def run(results: Path, dataset: str, seed: int, scib: bool = False) -> list[dict]:
     import anndata as ad
 
     from schelix_core import SCHelix
@@ -72,6 +77,11 @@ def run(results: Path, dataset: str, seed: int) -> list[dict]:
     for name, z in latents.items():
         rows.append({"dataset": dataset, "seed": seed, "latent": name, **probe(z, labels, batches, seed),
                      "fused_shift_median": moved})
+        if scib:
+            from seed_components import score_embedding
+
+            scores = score_embedding(pre, z, seed, N_KMEANS_SEEDS)
+            rows[-1].update({key: scores[key] for key in SCIB_COLUMNS})
         print(f"{dataset} seed {seed} {name}: {rows[-1]['cross_batch_label_acc']:.3f}", flush=True)
     return rows
 
@@ -84,12 +94,15 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "stream_probe.csv"))
+    parser.add_argument("--scib", action="store_true",
+                        help="also score each latent with the benchmark's scIB metrics (as scored and with "
+                             f"NMI/ARI averaged over {N_KMEANS_SEEDS} k-means seeds)")
     args = parser.parse_args(argv)
     table = pd.DataFrame([row for dataset in args.datasets for seed in args.seeds
-                          for row in run(Path(args.results), dataset, seed)])
+                          for row in run(Path(args.results), dataset, seed, args.scib)])
     write_atomic(Path(args.out), lambda tmp: table.round(4).to_csv(tmp, index=False))
-    means = table.groupby(["dataset", "latent"], sort=False)[["label_acc", "cross_batch_label_acc", "batch_acc",
-                                                                      "graph_connectivity"]].mean()
+    columns = ["label_acc", "cross_batch_label_acc", "batch_acc", "graph_connectivity"]
+    means = table.groupby(["dataset", "latent"], sort=False)[columns + (list(SCIB_COLUMNS) if args.scib else [])].mean()
     print(means.round(3).to_string())
     return 0
 
