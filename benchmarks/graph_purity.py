@@ -1,11 +1,11 @@
 """How often scHelix's neighbour graph joins cells of the same type, built on the Anchor stream's
-scaled PCs (the default) or on PCs of the Anchor genes' unscaled log expression
-(``scale_graph_pcs=False``).
+scaled PCs, on PCs of the Anchor genes' unscaled log expression (``scale_graph_pcs=False``, the
+default) or of their cosine-normalised log expression (``cosine_graph=True``).
 
 The graph decides what diffusion averages and which cells the contrast treats as positives, so an
 edge between two types blurs them before training starts. For each dataset and partition seed this
-writes the weighted share of same-type edges, over all edges and over the cross-batch ones, to
-``benchmarks/results/graph_purity.csv``. No training: partition (the benchmark's), PCA, Harmony,
+writes the weighted share of same-type edges, over all edges and over the cross-batch ones, and
+the correlation of the two cells' log depth over the edges, to ``benchmarks/results/graph_purity.csv``. No training: partition (the benchmark's), PCA, Harmony,
 graph.
 
     python benchmarks/graph_purity.py --datasets kang_ifnb_pbmc baron_pancreas_mouse --seeds 0 1 2
@@ -35,6 +35,19 @@ def same_type_shares(A, labels: np.ndarray, batches: np.ndarray) -> dict:
             "same_type_share_cross_batch": float(A.data[same & cross].sum() / A.data[cross].sum())}
 
 
+def depth_correlation(A, log_depth: np.ndarray) -> float:
+    """Pearson correlation of the two ends' log depth over a graph's edges (1: cells neighbour
+    cells of their own depth)."""
+    import scipy.sparse as sp
+
+    A = sp.coo_matrix(A)
+    return float(np.corrcoef(log_depth[A.row], log_depth[A.col])[0, 1])
+
+
+GRAPHS = ({"scale_graph_pcs": True, "cosine_graph": False}, {"scale_graph_pcs": False, "cosine_graph": False},
+          {"scale_graph_pcs": False, "cosine_graph": True})
+
+
 def run(results: Path, dataset: str, seed: int) -> list[dict]:
     import anndata as ad
     import torch
@@ -44,12 +57,14 @@ def run(results: Path, dataset: str, seed: int) -> list[dict]:
     pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
     roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
     labels = np.asarray(pre.obs["cell_type"].astype(str))
+    log_depth = np.log1p(np.asarray(pre.layers["counts"].sum(axis=1)).ravel())
     rows = []
-    for scaled in (True, False):
-        model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles, scale_graph_pcs=scaled)
+    for params in GRAPHS:
+        model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles, **params)
         model._prepare(seed, torch.device("cpu"))
-        rows.append({"dataset": dataset, "seed": seed, "scale_graph_pcs": scaled,
-                     **same_type_shares(model._graph, labels, model._batch_codes)})
+        rows.append({"dataset": dataset, "seed": seed, **params,
+                     **same_type_shares(model._graph, labels, model._batch_codes),
+                     "depth_correlation": depth_correlation(model._graph, log_depth)})
     return rows
 
 
@@ -65,8 +80,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     table = pd.DataFrame([row for d in args.datasets for s in args.seeds for row in run(Path(args.results), d, s)])
     write_atomic(Path(args.out), lambda tmp: table.round(4).to_csv(tmp, index=False))
-    print(table.groupby(["dataset", "scale_graph_pcs"])[["same_type_share", "same_type_share_cross_batch"]]
-          .mean().round(3).to_string())
+    print(table.groupby(["dataset", "scale_graph_pcs", "cosine_graph"])[
+        ["same_type_share", "same_type_share_cross_batch", "depth_correlation"]].mean().round(3).to_string())
     return 0
 
 

@@ -22,3 +22,11 @@ def test_shares_weigh_edges_and_split_out_the_cross_batch_ones():
     shares = graph_purity.same_type_shares(A, labels, batches)
     assert shares["same_type_share"] == pytest.approx(6 / 10)
     assert shares["same_type_share_cross_batch"] == pytest.approx(6 / 8)
+
+
+def test_depth_correlation_reads_both_ends_of_every_edge():
+    log_depth = np.array([1.0, 2.0, 3.0, 4.0])
+    A = sp.csr_matrix(([1.0] * 4, ([0, 1, 2, 3], [1, 0, 3, 2])), shape=(4, 4))  # 0-1 and 2-3: similar depths
+    assert graph_purity.depth_correlation(A, log_depth) == pytest.approx(0.6)
+    B = sp.csr_matrix(([1.0] * 4, ([0, 3, 1, 2], [3, 0, 2, 1])), shape=(4, 4))  # 0-3 and 1-2: opposite ends
+    assert graph_purity.depth_correlation(B, log_depth) == pytest.approx(-1.0)

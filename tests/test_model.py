@@ -290,6 +290,34 @@ def test_unscaled_graph_pcs_keep_faint_genes_from_blurring_the_neighbours():
     assert (default._graph != graphs[False]).nnz == 0  # the unscaled graph is the default
 
 
+def test_cosine_graph_picks_neighbours_by_type_rather_than_depth():
+    """Four types whose cells differ 30-fold in depth: a shallow cell detects fewer genes, so its
+    log profile is shorter, and on the plain log expression cells neighbour cells of their own
+    depth. Cosine normalisation keeps only the profile's direction; the stream features are
+    untouched."""
+    rng = np.random.default_rng(0)
+    n_cells, n_genes, n_types = 800, 300, 4
+    types = rng.integers(0, n_types, n_cells)
+    profile = rng.normal(-1.0, 1.0, n_genes) + rng.normal(0, 0.5, (n_types, n_genes))
+    depth = np.exp(rng.uniform(np.log(0.1), np.log(3.0), n_cells))
+    counts = rng.poisson(depth[:, None] * np.exp(profile[types])).astype(np.float32)
+    obs = pd.DataFrame({"batch": rng.integers(0, 2, n_cells).astype(str)}, index=[f"c{i}" for i in range(n_cells)])
+    adata = ad.AnnData(counts, obs=obs)
+    adata.var_names = [f"g{i}" for i in range(n_genes)]
+    partition = pd.Series("anchor", index=adata.var_names)
+    type_share, depth_corr, features = {}, {}, {}
+    for cosine in (False, True):
+        m = SCHelix(adata, "batch", ablation="no_partition", partition=partition, cosine_graph=cosine)
+        m._prepare(0, torch.device("cpu"))
+        rows, cols = m._graph.nonzero()
+        type_share[cosine] = float(np.mean(types[rows] == types[cols]))
+        depth_corr[cosine] = float(np.corrcoef(np.log(depth[rows]), np.log(depth[cols]))[0, 1])
+        features[cosine] = m._data.feats_a[0].numpy()
+    assert depth_corr[False] > 0.8 and depth_corr[True] < 0.6
+    assert type_share[True] > type_share[False] + 0.05
+    np.testing.assert_array_equal(features[True], features[False])
+
+
 @pytest.mark.parametrize("ablation", ABLATIONS)
 def test_ablations_run(sim, sim_partition, ablation):
     m = SCHelix(sim, "batch", partition=sim_partition, ablation=ablation)

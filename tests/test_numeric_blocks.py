@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from schelix_core.preprocess import ROW_BLOCK, gene_mean_var, grouped_sums, log_normalize, pca
+from schelix_core.preprocess import ROW_BLOCK, cosine_normalize, gene_mean_var, grouped_sums, log_normalize, pca
 
 N_CELLS = 2 * ROW_BLOCK + 123  # three row blocks, the last one partial
 
@@ -22,6 +22,19 @@ def test_log_normalize_scales_every_block(counts):
     totals = dense.sum(axis=1, keepdims=True)
     expected = np.log1p(dense / np.where(totals == 0, 1, totals) * 1e4)
     np.testing.assert_allclose(log_normalize(counts).toarray(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_cosine_normalize_gives_every_cell_the_median_norm(counts):
+    X = log_normalize(counts)
+    dense = X.toarray().astype(np.float64)
+    norms = np.linalg.norm(dense, axis=1)
+    expected = dense * (np.median(np.where(norms == 0, 1, norms)) / np.where(norms == 0, 1, norms))[:, None]
+    out = cosine_normalize(X)
+    assert sp.issparse(out) and out.nnz == X.nnz
+    np.testing.assert_allclose(out.toarray(), expected, rtol=1e-5, atol=1e-6)
+    kept = np.linalg.norm(out.toarray(), axis=1)
+    assert kept[5] == 0 and np.ptp(np.delete(kept, 5)) < 1e-3 * kept.max()  # the empty cell stays empty
+    np.testing.assert_array_equal(X.toarray(), log_normalize(counts).toarray())  # the input is not modified
 
 
 @pytest.mark.parametrize("layout", ["csr", "dense"])
