@@ -258,6 +258,17 @@ def test_graph_links_batches_through_matching_cells():
     assert share > 0.98
 
 
+def _all_anchor_graph(counts, batch, **params):
+    """The prepared graph and scale-0 Anchor features of a model whose genes are all Anchors."""
+    obs = pd.DataFrame({"batch": np.asarray(batch).astype(str)}, index=[f"c{i}" for i in range(len(counts))])
+    adata = ad.AnnData(np.asarray(counts, dtype=np.float32), obs=obs)
+    adata.var_names = [f"g{i}" for i in range(counts.shape[1])]
+    m = SCHelix(adata, "batch", ablation="no_partition", partition=pd.Series("anchor", index=adata.var_names),
+                **params)
+    m._prepare(0, torch.device("cpu"))
+    return m._graph, m._data.feats_a[0].numpy()
+
+
 def test_unscaled_graph_pcs_keep_faint_genes_from_blurring_the_neighbours():
     """As on the real data sets (most Anchor genes average under 0.1 counts a cell), 1,500 faint
     genes carry only counting noise and 40 expressed genes tell four types apart. Scaled to unit
@@ -270,24 +281,16 @@ def test_unscaled_graph_pcs_keep_faint_genes_from_blurring_the_neighbours():
     batch = rng.integers(0, 2, n_cells)
     markers = rng.normal(0, 0.6, (n_types, n_markers))
     counts = np.hstack([rng.poisson(np.exp(0.5 + markers[types])), rng.poisson(0.03, (n_cells, n_faint))])
-    obs = pd.DataFrame({"batch": batch.astype(str)}, index=[f"c{i}" for i in range(n_cells)])
-    adata = ad.AnnData(counts.astype(np.float32), obs=obs)
-    adata.var_names = [f"g{i}" for i in range(n_markers + n_faint)]
-    partition = pd.Series("anchor", index=adata.var_names)
     shares, features, graphs = {}, {}, {}
     for scaled in (True, False):
-        m = SCHelix(adata, "batch", ablation="no_partition", partition=partition, scale_graph_pcs=scaled)
-        m._prepare(0, torch.device("cpu"))
-        rows, cols = m._graph.nonzero()
+        graphs[scaled], features[scaled] = _all_anchor_graph(counts, batch, scale_graph_pcs=scaled)
+        rows, cols = graphs[scaled].nonzero()
         shares[scaled] = float(np.mean(types[rows] == types[cols]))
-        features[scaled] = m._data.feats_a[0].numpy()
-        graphs[scaled] = m._graph
     assert shares[True] < 0.45  # chance is 0.25: the faint genes drown the markers
     assert shares[False] > 0.55
     np.testing.assert_array_equal(features[True], features[False])
-    default = SCHelix(adata, "batch", ablation="no_partition", partition=partition)
-    default._prepare(0, torch.device("cpu"))
-    assert (default._graph != graphs[False]).nnz == 0  # the unscaled graph is the default
+    default_graph, _ = _all_anchor_graph(counts, batch)
+    assert (default_graph != graphs[False]).nnz == 0  # the unscaled graph is the default
 
 
 def test_cosine_graph_picks_neighbours_by_type_rather_than_depth():
@@ -300,19 +303,14 @@ def test_cosine_graph_picks_neighbours_by_type_rather_than_depth():
     types = rng.integers(0, n_types, n_cells)
     profile = rng.normal(-1.0, 1.0, n_genes) + rng.normal(0, 0.5, (n_types, n_genes))
     depth = np.exp(rng.uniform(np.log(0.1), np.log(3.0), n_cells))
-    counts = rng.poisson(depth[:, None] * np.exp(profile[types])).astype(np.float32)
-    obs = pd.DataFrame({"batch": rng.integers(0, 2, n_cells).astype(str)}, index=[f"c{i}" for i in range(n_cells)])
-    adata = ad.AnnData(counts, obs=obs)
-    adata.var_names = [f"g{i}" for i in range(n_genes)]
-    partition = pd.Series("anchor", index=adata.var_names)
+    counts = rng.poisson(depth[:, None] * np.exp(profile[types]))
+    batch = rng.integers(0, 2, n_cells)
     type_share, depth_corr, features = {}, {}, {}
     for cosine in (False, True):
-        m = SCHelix(adata, "batch", ablation="no_partition", partition=partition, cosine_graph=cosine)
-        m._prepare(0, torch.device("cpu"))
-        rows, cols = m._graph.nonzero()
+        A, features[cosine] = _all_anchor_graph(counts, batch, cosine_graph=cosine)
+        rows, cols = A.nonzero()
         type_share[cosine] = float(np.mean(types[rows] == types[cols]))
         depth_corr[cosine] = float(np.corrcoef(np.log(depth[rows]), np.log(depth[cols]))[0, 1])
-        features[cosine] = m._data.feats_a[0].numpy()
     assert depth_corr[False] > 0.8 and depth_corr[True] < 0.6
     assert type_share[True] > type_share[False] + 0.05
     np.testing.assert_array_equal(features[True], features[False])
