@@ -5,7 +5,8 @@ default) or of their cosine-normalised log expression (``cosine_graph=True``).
 The graph decides what diffusion averages and which cells the contrast treats as positives, so an
 edge between two types blurs them before training starts. For each dataset and partition seed this
 writes the weighted share of same-type edges, over all edges and over the cross-batch ones, and
-the correlation of the two cells' log depth over the edges, to ``benchmarks/results/graph_purity.csv``. No training: partition (the benchmark's), PCA, Harmony,
+the correlation of the two cells' log depth over the edges, to
+``benchmarks/results/graph_purity.csv``. No training: partition (the benchmark's), PCA, Harmony,
 graph.
 
     python benchmarks/graph_purity.py --datasets kang_ifnb_pbmc baron_pancreas_mouse --seeds 0 1 2

@@ -35,11 +35,11 @@ DEFAULTS = dict(
     # that unit scaling lifts to equal weight no longer blur who neighbours whom (graph label
     # purity on Kang 0.765 -> 0.831; k-means-averaged total +0.030 there over six seeds).
     scale_graph_pcs=False,
-    # True: the unscaled graph PCs are of the cosine-normalised log expression (fastMNN's cosNorm), so a
-    # cell's depth, through how many genes it detects, no longer sets whom it neighbours. Over
-    # seeds 0-5 it raised the k-means-averaged total on all nine benchmark and held-out data sets
-    # (+0.002 to +0.016; README); not yet the default, since the benchmark documents were made
-    # without it.
+    # True: the unscaled graph PCs are of the cosine-normalised log expression (fastMNN's
+    # cosNorm), so a cell's depth, through how many genes it detects, no longer sets whom it
+    # neighbours. Over seeds 0-5 it raised the k-means-averaged total on all nine benchmark and
+    # held-out data sets (+0.002 to +0.016; README); not yet the default, since the benchmark
+    # documents were made without it.
     cosine_graph=False,
     diffusion_scales=(0, 1, 2, 4),
     n_neighbors=15,
