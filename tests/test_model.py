@@ -305,15 +305,17 @@ def test_cosine_graph_picks_neighbours_by_type_rather_than_depth():
     depth = np.exp(rng.uniform(np.log(0.1), np.log(3.0), n_cells))
     counts = rng.poisson(depth[:, None] * np.exp(profile[types]))
     batch = rng.integers(0, 2, n_cells)
-    type_share, depth_corr, features = {}, {}, {}
+    type_share, depth_corr, features, graphs = {}, {}, {}, {}
     for cosine in (False, True):
-        A, features[cosine] = _all_anchor_graph(counts, batch, cosine_graph=cosine)
-        rows, cols = A.nonzero()
+        graphs[cosine], features[cosine] = _all_anchor_graph(counts, batch, cosine_graph=cosine)
+        rows, cols = graphs[cosine].nonzero()
         type_share[cosine] = float(np.mean(types[rows] == types[cols]))
         depth_corr[cosine] = float(np.corrcoef(np.log(depth[rows]), np.log(depth[cols]))[0, 1])
     assert depth_corr[False] > 0.8 and depth_corr[True] < 0.6
     assert type_share[True] > type_share[False] + 0.05
     np.testing.assert_array_equal(features[True], features[False])
+    default_graph, _ = _all_anchor_graph(counts, batch)
+    assert (default_graph != graphs[True]).nnz == 0  # the cosine graph is the default
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS)
