@@ -18,6 +18,7 @@ class MethodEntry:
     trains_on_gpu: bool = False
     needs_partition: bool = False
     params: tuple = ()  # what config's method_params may set; anything else is a typo
+    code_modules: tuple = ()  # schelix_core modules the results depend on (a change re-runs them)
 
 
 SCVI_PARAMS = ("max_epochs", "batch_size", "n_latent", "n_layers", "gene_likelihood")
@@ -44,7 +45,8 @@ METHODS: dict[str, MethodEntry] = {
     "bbknn": MethodEntry("bbknn_graph.py", params=("neighbors_within_batch", "computation")),
     "control_floor": MethodEntry("control_floor.py"),
     "control_ceiling": MethodEntry("control_ceiling.py", uses_labels=True, params=("noise_sd",)),
-    "schelix": MethodEntry("schelix_embed.py", trains_on_gpu=True, needs_partition=True, params=_schelix_params()),
+    "schelix": MethodEntry("schelix_embed.py", trains_on_gpu=True, needs_partition=True, params=_schelix_params(),
+                           code_modules=("schelix_core.model",)),
 }
 for _ablation in SCHELIX_ABLATIONS:
     METHODS[f"schelix_{_ablation}"] = MethodEntry(
@@ -53,6 +55,7 @@ for _ablation in SCHELIX_ABLATIONS:
         trains_on_gpu=True,
         needs_partition=_ablation != "no_partition",
         params=_schelix_params(),
+        code_modules=("schelix_core.model",),
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import hashlib
 import os
 import traceback
 from pathlib import Path
@@ -41,3 +43,85 @@ def write_atomic(path, writer) -> None:
 
 def threads_from(snakemake) -> int:
     return int(getattr(snakemake, "threads", 1) or 1)
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    path = root.joinpath(*module.split("."))
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(module: str, file: Path):
+    """Every module an import statement in ``file`` names, lazy imports inside functions included."""
+    package = module if file.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(file.read_text(), filename=str(file))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)  # ``from pkg import module``
+
+
+def source_files(root, modules=(), files=()) -> list[Path]:
+    """The given files, and the given modules plus every module under ``root`` they import.
+
+    Imports are followed transitively from ``modules`` only: a rule script's own helpers (logging,
+    atomic writes) do not change its results. A module's parent packages count as imported (their
+    ``__init__`` runs first); modules that do not live under ``root`` (third-party ones) are ignored.
+    """
+    root = Path(root)
+    found = {(root / f).resolve() for f in files}
+    queue = []
+    seen = set()
+
+    def enqueue(name: str, required: bool) -> None:
+        parts = name.split(".")
+        for prefix in (".".join(parts[:i]) for i in range(1, len(parts) + 1)):
+            if prefix in seen:
+                continue
+            target = _module_file(root, prefix)
+            if target is None:
+                if required and prefix == name:
+                    raise FileNotFoundError(f"module {name!r} has no source under {root}")
+                continue
+            seen.add(prefix)
+            queue.append((prefix, target))
+
+    for module in modules:
+        enqueue(module, required=True)
+    while queue:
+        module, file = queue.pop()
+        found.add(file.resolve())
+        for name in _imported_modules(module, file):
+            enqueue(name, required=False)
+    return sorted(found)
+
+
+def source_digest(root, modules=(), files=()) -> str:
+    """A digest of :func:`source_files`' contents: it changes exactly when code they run changes.
+
+    Snakemake re-runs a job when its rule's own code changes, not when the package its script
+    calls does; a rule that takes this digest as a parameter is re-run then too.
+    """
+    root = Path(root).resolve()
+    digest = hashlib.sha256()
+    for path in source_files(root, modules, files):
+        name = path.relative_to(root) if path.is_relative_to(root) else path
+        digest.update(f"{name}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def file_digest(path) -> str:
+    """A digest of a file's bytes, so a re-copied but identical input is not new data."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from schelix_core.benchmark.data import check_dataset_name
 from schelix_core.benchmark.methods import METHODS, check_method_params
+from schelix_core.benchmark.workflow_io import file_digest, source_digest
 
 REPO = Path(workflow.main_snakefile).parent
 RESULTS = config["results_dir"]
@@ -56,9 +57,43 @@ def dataset_spec_json(wildcards):
 
 
 def dataset_local_input(wildcards):
-    """A local .h5ad is a real input, so replacing the file re-runs its jobs."""
+    """A local .h5ad, its age ignored: a re-copied or re-mounted file is not new data."""
     spec = dataset_spec(wildcards.dataset)
-    return [spec["path"]] if "path" in spec else []
+    return [ancient(spec["path"])] if "path" in spec else []
+
+
+def dataset_content_digest(wildcards):
+    """What makes a local .h5ad new data: its content, so replacing the file re-runs its jobs."""
+    spec = dataset_spec(wildcards.dataset)
+    if "path" not in spec or not Path(spec["path"]).is_file():
+        return ""  # a missing file is reported as a missing input, naming it
+    return file_digest(spec["path"])
+
+
+# Snakemake re-runs a job when its rule's own code changes, not when the schelix_core code its
+# script calls does. Each rule therefore takes a digest of its script and of the package modules
+# it runs (with everything they import) as a parameter: editing the model re-runs the scHelix jobs
+# and what depends on them, and nothing else.
+def _code_digest(script, modules=()):
+    return source_digest(REPO, modules, [f"scripts/{script}"])
+
+
+CODE_DIGEST = {
+    "load_dataset": _code_digest("load_dataset.py", ["schelix_core.benchmark.data"]),
+    "qc_preprocess": _code_digest("qc_preprocess.py", ["schelix_core.benchmark.preprocess", "schelix_core.checks"]),
+    "partition_genes": _code_digest("partition_genes.py", ["schelix_core.partition"]),
+    "metrics": _code_digest("compute_metrics.py", ["schelix_core.benchmark.metrics"]),
+    "aggregate_metrics": _code_digest("aggregate_metrics.py", ["schelix_core.benchmark.aggregate"]),
+    "plot_summary": _code_digest("plot_summary.py", ["schelix_core.benchmark.plots"]),
+    "plot_umaps": _code_digest("plot_umaps.py", ["schelix_core.benchmark.plots"]),
+}
+METHOD_CODE_DIGEST = {
+    name: _code_digest(f"methods/{entry.script}", entry.code_modules) for name, entry in METHODS.items()
+}
+
+
+def method_code_digest(wildcards):
+    return METHOD_CODE_DIGEST[wildcards.method]
 
 
 def method_script(wildcards):

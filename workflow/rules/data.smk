@@ -5,6 +5,8 @@ rule load_dataset:
         f"{RESULTS}/{{dataset}}/raw.h5ad",
     params:
         spec=dataset_spec_json,
+        content=dataset_content_digest,
+        code=CODE_DIGEST["load_dataset"],
         cache_dir=f"{RESULTS}/downloads",
     log:
         f"{RESULTS}/logs/load_dataset/{{dataset}}.log",

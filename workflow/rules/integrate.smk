@@ -12,6 +12,7 @@ rule partition_genes:
     params:
         batch_key=batch_key,
         partition=partition_params_json,
+        code=CODE_DIGEST["partition_genes"],
     log:
         f"{RESULTS}/logs/partition_genes/{{dataset}}/seed{{seed}}.log",
     benchmark:
@@ -42,6 +43,7 @@ rule integrate:
         batch_key=batch_key,
         label_key=label_key,
         max_attempts=METHOD_ATTEMPTS,
+        code=method_code_digest,
     log:
         f"{RESULTS}/logs/integrate/{{dataset}}/{{method}}/seed{{seed}}.log",
     benchmark:

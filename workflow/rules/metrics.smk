@@ -8,6 +8,7 @@ rule metrics:
         batch_key=batch_key,
         label_key=label_key,
         engine=config["metrics"]["engine"],
+        code=CODE_DIGEST["metrics"],
     log:
         f"{RESULTS}/logs/metrics/{{dataset}}/{{method}}/seed{{seed}}.log",
     benchmark:
@@ -34,6 +35,8 @@ rule aggregate_metrics:
         summary_csv=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst", category="Summary"),
         summary_parquet=f"{RESULTS}/tables/summary.parquet",
         summary_md=f"{RESULTS}/tables/summary.md",
+    params:
+        code=CODE_DIGEST["aggregate_metrics"],
     log:
         f"{RESULTS}/logs/aggregate_metrics.log",
     benchmark:

@@ -14,6 +14,7 @@ rule qc_preprocess:
         label_key=label_key,
         qc=config["qc"],
         preprocess=config["preprocess"],
+        code=CODE_DIGEST["qc_preprocess"],
     log:
         f"{RESULTS}/logs/qc_preprocess/{{dataset}}.log",
     benchmark:

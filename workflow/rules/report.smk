@@ -15,6 +15,8 @@ rule plot_summary:
         resources_svg=f"{RESULTS}/figures/resources.svg",
         completeness_png=report(f"{RESULTS}/figures/completeness.png", caption="../report/completeness.rst", category="Summary"),
         completeness_svg=f"{RESULTS}/figures/completeness.svg",
+    params:
+        code=CODE_DIGEST["plot_summary"],
     log:
         f"{RESULTS}/logs/plot_summary.log",
     benchmark:
@@ -45,6 +47,7 @@ rule plot_umaps:
         batch_key=batch_key,
         label_key=label_key,
         seed=min(SEEDS),
+        code=CODE_DIGEST["plot_umaps"],
     log:
         f"{RESULTS}/logs/plot_umaps/{{dataset}}.log",
     benchmark:
