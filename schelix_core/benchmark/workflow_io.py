@@ -117,11 +117,3 @@ def source_digest(root, modules=(), files=()) -> str:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
-
-def file_digest(path) -> str:
-    """A digest of a file's bytes, so a re-copied but identical input is not new data."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]

@@ -4,9 +4,11 @@ import os
 import re
 from pathlib import Path
 
+from pooch import file_hash
+
 from schelix_core.benchmark.data import check_dataset_name
 from schelix_core.benchmark.methods import METHODS, check_method_params
-from schelix_core.benchmark.workflow_io import file_digest, source_digest
+from schelix_core.benchmark.workflow_io import source_digest
 
 REPO = Path(workflow.main_snakefile).parent
 RESULTS = config["results_dir"]
@@ -67,7 +69,7 @@ def dataset_content_digest(wildcards):
     spec = dataset_spec(wildcards.dataset)
     if "path" not in spec or not Path(spec["path"]).is_file():
         return ""  # a missing file is reported as a missing input, naming it
-    return file_digest(spec["path"])
+    return file_hash(spec["path"], alg="sha256")
 
 
 # Snakemake re-runs a job when its rule's own code changes, not when the schelix_core code its
