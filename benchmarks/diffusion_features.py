@@ -1,0 +1,81 @@
+"""Does diffusion make the streams' input features better neighbours, before any training?
+
+On Kang diffusion lowers scHelix's total (paired over seeds 0-5, ``ablation_pairs.csv``) while it
+raises it on the datasets with larger batch effects. This asks whether the cost is already in the
+cached features the encoders read: for each dataset, partition seed, stream and diffusion scale,
+the 15 nearest neighbours of every cell in that scale's features (plain kNN, Euclidean), scored by
+how many come from another batch relative to that batch's share of the cells (1: mixed as well as
+a random draw; 0: none from another batch) and by how many are of the cell's own type. No
+training: partition (the benchmark's), PCA, Harmony, graph and diffusion as scHelix builds them.
+Writes ``benchmarks/results/diffusion_features.csv``.
+
+    python benchmarks/diffusion_features.py --datasets kang_ifnb_pbmc baron_pancreas_mouse --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ("kang_ifnb_pbmc", "symphony_pbmc_3chem", "baron_pancreas_mouse", "sim_mild", "sim_strong_genes",
+            "sim_disjoint_rare")
+
+
+def neighbour_scores(features: np.ndarray, batches: np.ndarray, labels: np.ndarray, k: int = 15) -> dict:
+    """Batch mixing (other-batch share of a cell's k neighbours over the share a random draw would
+    give, averaged over cells) and same-type share of the k nearest neighbours."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nbrs = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features, return_distance=False)
+    # the first neighbour of a cell is itself, except among exact duplicates: drop self wherever it is
+    rows = np.arange(len(features))[:, None]
+    nbrs = np.array([row[row != i][:k] for i, row in zip(rows[:, 0], nbrs)])
+    _, codes = np.unique(batches, return_inverse=True)
+    other_expected = 1.0 - np.bincount(codes)[codes] / len(codes)
+    other = (codes[nbrs] != codes[:, None]).mean(axis=1)
+    return {"batch_mixing": float(np.mean(other / other_expected)),
+            "same_type_share": float(np.mean(labels[nbrs] == labels[:, None]))}
+
+
+def run(results: Path, dataset: str, seed: int) -> list[dict]:
+    import anndata as ad
+    import torch
+
+    from schelix_core import SCHelix
+
+    pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
+    roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
+    labels = np.asarray(pre.obs["cell_type"].astype(str))
+    model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles)
+    data = model._prepare(seed, torch.device("cpu"))
+    rows = []
+    for stream, feats in (("anchor", data.feats_a), ("variant", data.feats_v)):
+        for scale, features in zip(model._scales, feats or []):
+            rows.append({"dataset": dataset, "seed": seed, "stream": stream, "scale": scale,
+                         **neighbour_scores(features.numpy(), model._batch_codes, labels)})
+    return rows
+
+
+def main(argv=None) -> int:
+    from schelix_core.benchmark.workflow_io import write_atomic
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(REPO / "results_benchmark"),
+                        help="a results_dir holding the benchmark's preprocessed data and partitions")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "diffusion_features.csv"))
+    args = parser.parse_args(argv)
+    table = pd.DataFrame([row for d in args.datasets for s in args.seeds for row in run(Path(args.results), d, s)])
+    write_atomic(Path(args.out), lambda tmp: table.round(4).to_csv(tmp, index=False))
+    print(table.groupby(["dataset", "stream", "scale"])[["batch_mixing", "same_type_share"]].mean().round(3)
+          .unstack("scale").to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
