@@ -14,15 +14,12 @@ graph.
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-DATASETS = ("kang_ifnb_pbmc", "symphony_pbmc_3chem", "baron_pancreas_mouse", "sim_mild", "sim_strong_genes",
-            "sim_disjoint_rare")
 
 
 def same_type_shares(A, labels: np.ndarray, batches: np.ndarray) -> dict:
@@ -70,17 +67,10 @@ def run(results: Path, dataset: str, seed: int) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    from schelix_core.benchmark.workflow_io import write_atomic
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from probe_cli import probe_table
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default=str(REPO / "results_benchmark"),
-                        help="a results_dir holding the benchmark's preprocessed data and partitions")
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "graph_purity.csv"))
-    args = parser.parse_args(argv)
-    table = pd.DataFrame([row for d in args.datasets for s in args.seeds for row in run(Path(args.results), d, s)])
-    write_atomic(Path(args.out), lambda tmp: table.round(4).to_csv(tmp, index=False))
+    table = probe_table(argv, __doc__.splitlines()[0], "graph_purity.csv", run)
     print(table.groupby(["dataset", "scale_graph_pcs", "cosine_graph"])[
         ["same_type_share", "same_type_share_cross_batch", "depth_correlation"]].mean().round(3).to_string())
     return 0
