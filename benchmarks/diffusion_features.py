@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 
-
 def neighbour_scores(features: np.ndarray, batches: np.ndarray, labels: np.ndarray, k: int = 15) -> dict:
     """Batch mixing (other-batch share of a cell's k neighbours over the share a random draw would
     give, averaged over cells) and same-type share of the k nearest neighbours."""
@@ -29,8 +28,7 @@ def neighbour_scores(features: np.ndarray, batches: np.ndarray, labels: np.ndarr
 
     nbrs = NearestNeighbors(n_neighbors=k + 1).fit(features).kneighbors(features, return_distance=False)
     # the first neighbour of a cell is itself, except among exact duplicates: drop self wherever it is
-    rows = np.arange(len(features))[:, None]
-    nbrs = np.array([row[row != i][:k] for i, row in zip(rows[:, 0], nbrs)])
+    nbrs = np.array([row[row != i][:k] for i, row in enumerate(nbrs)])
     _, codes = np.unique(batches, return_inverse=True)
     other_expected = 1.0 - np.bincount(codes)[codes] / len(codes)
     other = (codes[nbrs] != codes[:, None]).mean(axis=1)

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 
-
 def same_type_shares(A, labels: np.ndarray, batches: np.ndarray) -> dict:
     """Weighted share of a graph's edges that join cells of one type: all edges, cross-batch edges."""
     import scipy.sparse as sp
