@@ -10,11 +10,13 @@ batch (lower is better mixed), and scIB's graph connectivity of each cell type, 
 (does what a probe finds count in the benchmark's total?).
 
     python benchmarks/stream_probe.py --datasets kang_ifnb_pbmc symphony_pbmc_3chem --seeds 0 1 2
+    python benchmarks/stream_probe.py --params '{"ablation": "no_diffusion"}' --out /tmp/no_diffusion.csv
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -58,7 +60,7 @@ def probe(z: np.ndarray, labels: np.ndarray, batches: np.ndarray, seed: int) -> 
             "graph_connectivity": float(connectivity)}
 
 
-def run(results: Path, dataset: str, seed: int, scib: bool = False) -> list[dict]:
+def run(results: Path, dataset: str, seed: int, scib: bool = False, params: dict | None = None) -> list[dict]:
     import anndata as ad
 
     from schelix_core import SCHelix
@@ -67,7 +69,8 @@ def run(results: Path, dataset: str, seed: int, scib: bool = False) -> list[dict
     labels = np.asarray(pre.obs["cell_type"].astype(str))
     batches = np.asarray(pre.obs["batch"].astype(str))
     roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
-    model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles)
+    params = params or {}
+    model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles, **params)
     model.train(seed=seed, num_threads=1, progress_bar=False)
     z_a, z_v, fused = (model.get_latent_representation(which) for which in ("anchor", "variant", "fused"))
     # the streams side by side, each at unit norm so neither dominates the distances
@@ -75,7 +78,8 @@ def run(results: Path, dataset: str, seed: int, scib: bool = False) -> list[dict
     moved = float(np.median(np.linalg.norm(fused - z_a, axis=1) / np.linalg.norm(z_a, axis=1)))
     rows = []
     for name, z in latents.items():
-        rows.append({"dataset": dataset, "seed": seed, "latent": name, **probe(z, labels, batches, seed),
+        rows.append({"dataset": dataset, "seed": seed, "params": json.dumps(params, sort_keys=True), "latent": name,
+                     **probe(z, labels, batches, seed),
                      "fused_shift_median": moved})
         if scib:
             from seed_components import score_embedding
@@ -94,12 +98,14 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "stream_probe.csv"))
+    parser.add_argument("--params", type=json.loads, default={},
+                        help="JSON of scHelix hyperparameters that differ from the default (an ablation, say)")
     parser.add_argument("--scib", action="store_true",
                         help="also score each latent with the benchmark's scIB metrics (as scored and with "
                              f"NMI/ARI averaged over {N_KMEANS_SEEDS} k-means seeds)")
     args = parser.parse_args(argv)
     table = pd.DataFrame([row for dataset in args.datasets for seed in args.seeds
-                          for row in run(Path(args.results), dataset, seed, args.scib)])
+                          for row in run(Path(args.results), dataset, seed, args.scib, args.params)])
     write_atomic(Path(args.out), lambda tmp: table.round(4).to_csv(tmp, index=False))
     columns = ["label_acc", "cross_batch_label_acc", "batch_acc", "graph_connectivity"]
     means = table.groupby(["dataset", "latent"], sort=False)[columns + (list(SCIB_COLUMNS) if args.scib else [])].mean()
