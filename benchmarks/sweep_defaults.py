@@ -35,7 +35,8 @@ def code_version() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def screen(name: str, params: dict, results: Path, datasets, seeds, n_kmeans_seeds: int = 10) -> "pd.DataFrame":
+def screen(name: str, params: dict, results: Path, datasets, seeds, n_kmeans_seeds: int = 10,
+           metric_tables: list | None = None) -> "pd.DataFrame":
     import anndata as ad
     import pandas as pd
 
@@ -56,7 +57,11 @@ def screen(name: str, params: dict, results: Path, datasets, seeds, n_kmeans_see
             model.train(seed=seed, num_threads=1, progress_bar=False)
             emb = model.get_latent_representation()
             seconds = time.perf_counter() - start
-            score = score_embedding(pre, emb, seed, n_kmeans_seeds)
+            tables = []
+            score = score_embedding(pre, emb, seed, n_kmeans_seeds, tables)
+            if metric_tables is not None:
+                metric_tables.append(tables[0].assign(candidate=name, params=json.dumps(params, sort_keys=True),
+                                                      dataset=dataset, seed=seed, commit=commit))
             rows.append({"candidate": name, "params": json.dumps(params, sort_keys=True), "dataset": dataset,
                          "seed": seed, "batch_correction": score["batch_correction"],
                          "bio_conservation": score["bio_conservation"], "total": score["total"],
@@ -67,10 +72,18 @@ def screen(name: str, params: dict, results: Path, datasets, seeds, n_kmeans_see
     return pd.DataFrame(rows)
 
 
-def main(argv=None) -> int:
+def _append_csv(path: Path, new: "pd.DataFrame") -> None:
     import pandas as pd
 
     from schelix_core.benchmark.workflow_io import write_atomic
+
+    if path.exists():
+        new = pd.concat([pd.read_csv(path), new], ignore_index=True)
+    write_atomic(path, lambda tmp: new.to_csv(tmp, index=False))
+
+
+def main(argv=None) -> int:
+    import pandas as pd
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="label of the candidate in the table")
@@ -81,17 +94,18 @@ def main(argv=None) -> int:
     parser.add_argument("--n-kmeans-seeds", type=int, default=10,
                         help="k-means seeds the total_kmeans_averaged column averages NMI/ARI over")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "sweep_defaults.csv"))
+    parser.add_argument("--metrics-out", help="also append every run's scIB metrics, as scored, to this CSV")
     args = parser.parse_args(argv)
     results = Path(args.results)
     missing = [d for d in args.datasets.split(",") if not (results / d / "preprocessed.h5ad").exists()]
     if missing:
         raise SystemExit(f"no preprocessed data for {missing} under {results}; run benchmarks/run_benchmark.py first")
+    metric_tables = [] if args.metrics_out else None
     table = screen(args.name, json.loads(args.params), results, args.datasets.split(","),
-                   [int(s) for s in args.seeds.split(",")], args.n_kmeans_seeds)
-    out = Path(args.out)
-    if out.exists():
-        table = pd.concat([pd.read_csv(out), table], ignore_index=True)
-    write_atomic(out, lambda tmp: table.to_csv(tmp, index=False))
+                   [int(s) for s in args.seeds.split(",")], args.n_kmeans_seeds, metric_tables)
+    _append_csv(Path(args.out), table)
+    if args.metrics_out:
+        _append_csv(Path(args.metrics_out), pd.concat(metric_tables, ignore_index=True))
     means = table.groupby("candidate")[["total", "total_kmeans_averaged"]].mean()
     print(means.sort_values("total", ascending=False).round(3).to_string())
     return 0
