@@ -202,9 +202,10 @@ def main(argv=None) -> int:
     metrics_out = args.out.with_name(args.out.stem + "_metrics.csv")
     rows, metric_rows = [], []
     if args.resume and args.out.exists():
-        rows = pd.read_csv(args.out).to_dict("records")
+        # round-trip parsing, so that rows kept and written back are the measured values, bit for bit
+        rows = pd.read_csv(args.out, float_precision="round_trip").to_dict("records")
         if metrics_out.exists():
-            metric_rows = pd.read_csv(metrics_out).to_dict("records")
+            metric_rows = pd.read_csv(metrics_out, float_precision="round_trip").to_dict("records")
     done = {(r["n_cells"], r["method"], r["repeat"]) for r in rows if r["stage"] == "total" and r["status"] == "ok"}
     measured = {(r["n_cells"], r["method"]) for r in metric_rows}
     metrics_sizes = set(args.sizes if args.metrics_sizes is None else args.metrics_sizes)
