@@ -173,8 +173,9 @@ def test_scaling_script_measures_stages_and_metrics(tmp_path):
 def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
     """The defaults screen reads the benchmark's own inputs and appends one scored row per
     (candidate, dataset, seed), as scored and k-means averaged; a second candidate keeps the first
-    one's rows."""
+    one's rows; with --metrics-out each run's scIB metrics, from which its total is recomputed."""
     from schelix_core import partition_genes
+    from schelix_core.benchmark.aggregate import run_scores
     from schelix_core.benchmark.preprocess import preprocess
     from tests.schelix_fixtures import small_sim
 
@@ -190,9 +191,17 @@ def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
     common = ["--results", str(results), "--datasets", "sim_a,sim_b", "--out", str(out)]
     fast = '{"target_steps": 30}'
     assert sweep.main(["--name", "first", "--params", fast, "--n-kmeans-seeds", "1", *common]) == 0
+    metrics_out = tmp_path / "sweep_metrics.csv"
     assert sweep.main(["--name", "second", "--params", '{"target_steps": 30, "contrast_weight": 1.0}',
-                       "--n-kmeans-seeds", "3", *common]) == 0
+                       "--n-kmeans-seeds", "3", "--metrics-out", str(metrics_out), *common]) == 0
     table = pd.read_csv(out)
+    metrics = pd.read_csv(metrics_out)
+    assert set(metrics["candidate"]) == {"second"}
+    second = table[table["candidate"] == "second"].set_index("dataset")
+    for dataset, runs in metrics.groupby("dataset"):
+        assert runs["metric"].nunique() == 10 and runs["params"].iloc[0] == second.loc[dataset, "params"]
+        total = run_scores(runs.assign(method="second", status="ok")).iloc[0]["total"]
+        assert total == pytest.approx(second.loc[dataset, "total"])
     assert sorted(zip(table["candidate"], table["dataset"])) == [
         ("first", "sim_a"), ("first", "sim_b"), ("second", "sim_a"), ("second", "sim_b")]
     assert table[["total", "total_kmeans_averaged"]].stack().between(0, 1).all()
