@@ -77,8 +77,8 @@ def _append_csv(path: Path, new: "pd.DataFrame") -> None:
 
     from schelix_core.benchmark.workflow_io import write_atomic
 
-    if path.exists():  # round-trip parsing: earlier rows are written back bit for bit
-        new = pd.concat([pd.read_csv(path, float_precision="round_trip"), new], ignore_index=True)
+    if path.exists():  # earlier rows read as text go back verbatim (a parsed all-digit commit loses its zeros)
+        new = pd.concat([pd.read_csv(path, dtype=str, keep_default_na=False), new], ignore_index=True)
     write_atomic(path, lambda tmp: new.to_csv(tmp, index=False))
 
 

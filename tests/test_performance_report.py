@@ -170,7 +170,7 @@ def test_scaling_script_measures_stages_and_metrics(tmp_path):
     assert rescored[rescored["method"] == "schelix"].equals(stale[stale["method"] == "schelix"])
 
 
-def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
+def test_sweep_screens_a_candidate_on_every_dataset(tmp_path, monkeypatch):
     """The defaults screen reads the benchmark's own inputs and appends one scored row per
     (candidate, dataset, seed), as scored and k-means averaged; a second candidate keeps the first
     one's rows; with --metrics-out each run's scIB metrics, from which its total is recomputed."""
@@ -190,12 +190,17 @@ def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
     out = tmp_path / "sweep.csv"
     common = ["--results", str(results), "--datasets", "sim_a,sim_b", "--out", str(out)]
     fast = '{"target_steps": 30}'
+    # an all-digit short hash with a leading zero (a CI run met one) must survive being read back
+    monkeypatch.setattr(sweep, "code_version", lambda: "0410610")
     assert sweep.main(["--name", "first", "--params", fast, "--n-kmeans-seeds", "1", *common]) == 0
+    monkeypatch.undo()
+    first_rows = out.read_text()
     metrics_out = tmp_path / "sweep_metrics.csv"
     assert sweep.main(["--name", "second", "--params", '{"target_steps": 30, "contrast_weight": 1.0}',
                        "--n-kmeans-seeds", "3", "--metrics-out", str(metrics_out), *common]) == 0
-    table = pd.read_csv(out)
-    metrics = pd.read_csv(metrics_out)
+    assert out.read_text().startswith(first_rows)  # earlier rows are written back verbatim
+    table = pd.read_csv(out, dtype={"commit": str})
+    metrics = pd.read_csv(metrics_out, dtype={"commit": str})
     assert set(metrics["candidate"]) == {"second"}
     second = table[table["candidate"] == "second"].set_index("dataset")
     for dataset, runs in metrics.groupby("dataset"):
@@ -210,7 +215,8 @@ def test_sweep_screens_a_candidate_on_every_dataset(tmp_path):
     assert (first["total_kmeans_averaged"] - first["total"]).abs().max() < 1e-9
     assert (table["total"] - (0.4 * table["batch_correction"] + 0.6 * table["bio_conservation"])).abs().max() < 1e-9
     # each row names the commit it ran at (a repository checkout here)
-    assert table["commit"].astype(str).str.fullmatch(r"[0-9a-f]{7,}(-dirty)?").all(), table["commit"].tolist()
+    assert table["commit"].str.fullmatch(r"[0-9a-f]{7,}(-dirty)?").all(), table["commit"].tolist()
+    assert (metrics["commit"] == table["commit"].iloc[-1]).all()
     with pytest.raises(SystemExit, match="sim_missing"):
         sweep.main(["--name", "x", "--results", str(results), "--datasets", "sim_missing", "--out", str(out)])
 
