@@ -31,6 +31,7 @@ def simulate(
     rare_type_frac: float = 0.02,
     dispersion: float = 5.0,
     n_mito_genes: int = 10,
+    shared_composition: bool = False,
 ) -> ad.AnnData:
     """Simulate raw counts with ``obs["batch"]``, ``obs["cell_type"]`` and the true batch genes.
 
@@ -39,6 +40,8 @@ def simulate(
     largest, and every type stays in at least one batch). A fraction ``frac_batch_genes``
     of genes gets a per-batch log fold change of sd ``batch_effect_strong``; all other genes
     get one of sd ``batch_effect_weak``. Libraries differ in depth between batches.
+    Batches also differ in how common each type is, unless ``shared_composition``: then every
+    batch draws its cells from the same proportions, as in a stimulation split of one sample.
     """
     if n_batches < 2:
         raise ValueError("simulate: n_batches must be at least 2")
@@ -69,9 +72,9 @@ def simulate(
     for b in range(n_batches):
         p = weights * present[b]
         p = p / p.sum()
-        # Batches also differ in how common each present type is.
-        p = rng.dirichlet(p * 50 + 1e-3) * present[b]
-        p = p / p.sum()
+        if not shared_composition:  # batches also differ in how common each present type is
+            p = rng.dirichlet(p * 50 + 1e-3) * present[b]
+            p = p / p.sum()
         types = rng.choice(n_cell_types, size=batch_sizes[b], p=p)
         batch_of_cell.append(np.full(batch_sizes[b], b))
         type_of_cell.append(types)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
@@ -114,20 +115,23 @@ def test_benchmark_config_covers_every_method_three_seeds_and_plans(tmp_path, sh
     assert re.search(rf"^integrate\s+{n_runs}$", proc.stdout, re.M), proc.stdout[-2000:]
 
 
-def test_heldout_config_shares_no_scenario_with_the_benchmark(tmp_path):
-    """config/heldout.yaml checks the defaults on simulations no screen has seen: its scenarios
-    differ from every benchmark simulation (seed and settings), every scHelix ablation runs,
-    scHelix has no parameters of its own, and the plan is valid."""
+@pytest.mark.parametrize("heldout", ["heldout.yaml", "heldout_shared_composition.yaml"])
+def test_heldout_config_shares_no_scenario_with_the_benchmark(tmp_path, heldout):
+    """A held-out config checks the defaults on simulations no screen has seen: its scenarios
+    differ from every benchmark simulation and every other held-out one (seed and settings), every
+    scHelix ablation runs, scHelix has no parameters of its own, and the plan is valid."""
     from schelix_core.benchmark.methods import METHODS
 
     bench = yaml.safe_load((REPO / "config" / "benchmark.yaml").read_text())
-    held = yaml.safe_load((REPO / "config" / "heldout.yaml").read_text())
-    bench_sims = [spec["simulate"] for spec in bench["datasets"].values() if "simulate" in spec]
+    held = yaml.safe_load((REPO / "config" / heldout).read_text())
+    others = [yaml.safe_load(p.read_text()) for p in (REPO / "config").glob("heldout*.yaml") if p.name != heldout]
+    bench_sims = [spec["simulate"] for cfg in [bench, *others] for spec in cfg["datasets"].values()
+                  if "simulate" in spec]
     held_sims = [spec["simulate"] for spec in held["datasets"].values()]
     assert len(held_sims) == len(held["datasets"]) >= 3
     assert not {s["seed"] for s in held_sims} & {s["seed"] for s in bench_sims}
     assert all(h != b for h in held_sims for b in bench_sims)
-    assert held["results_dir"] != bench["results_dir"]
+    assert held["results_dir"] not in {cfg["results_dir"] for cfg in [bench, *others]}
     assert {m for m in METHODS if m.startswith("schelix")} <= set(held["methods"])
     assert not any(m.startswith("schelix") for m in held.get("method_params", {}))
     proc = dry_run(tmp_path, held | {"results_dir": str(tmp_path / "res")})

@@ -43,6 +43,21 @@ def test_load_simulation_is_reproducible():
     assert np.array_equal(a.X.toarray(), b.X.toarray())
 
 
+def test_simulation_can_share_composition_across_batches():
+    """By default each batch holds the types in its own proportions; with shared_composition they
+    differ only by sampling (the cell-weighted distance of each batch's type mix from the pooled one)."""
+    import pandas as pd
+
+    def composition_distance(adata):
+        counts = pd.crosstab(adata.obs["cell_type"], adata.obs["batch"])
+        pooled = counts.sum(1) / counts.values.sum()
+        per_batch = 0.5 * (counts / counts.sum(0)).sub(pooled, axis=0).abs().sum(0)
+        return float((per_batch * counts.sum(0)).sum() / counts.values.sum())
+
+    kw = dict(n_cells=3000, n_genes=100, n_batches=3, seed=0, missing_types_per_batch=0)
+    assert composition_distance(simulate(**kw, shared_composition=True)) < 0.05 < composition_distance(simulate(**kw))
+
+
 def test_download_verifies_checksum(h5ad_file, http_dir, tmp_path):
     root, url = http_dir
     (root / "d.h5ad").write_bytes(h5ad_file.read_bytes())
