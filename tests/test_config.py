@@ -125,12 +125,12 @@ def test_heldout_config_shares_no_scenario_with_the_benchmark(tmp_path, heldout)
     bench = yaml.safe_load((REPO / "config" / "benchmark.yaml").read_text())
     held = yaml.safe_load((REPO / "config" / heldout).read_text())
     others = [yaml.safe_load(p.read_text()) for p in (REPO / "config").glob("heldout*.yaml") if p.name != heldout]
-    bench_sims = [spec["simulate"] for cfg in [bench, *others] for spec in cfg["datasets"].values()
+    other_sims = [spec["simulate"] for cfg in [bench, *others] for spec in cfg["datasets"].values()
                   if "simulate" in spec]
     held_sims = [spec["simulate"] for spec in held["datasets"].values()]
     assert len(held_sims) == len(held["datasets"]) >= 3
-    assert not {s["seed"] for s in held_sims} & {s["seed"] for s in bench_sims}
-    assert all(h != b for h in held_sims for b in bench_sims)
+    assert not {s["seed"] for s in held_sims} & {s["seed"] for s in other_sims}
+    assert all(h != b for h in held_sims for b in other_sims)
     assert held["results_dir"] not in {cfg["results_dir"] for cfg in [bench, *others]}
     assert {m for m in METHODS if m.startswith("schelix")} <= set(held["methods"])
     assert not any(m.startswith("schelix") for m in held.get("method_params", {}))
