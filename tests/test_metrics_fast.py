@@ -49,3 +49,19 @@ def test_metrics_job_imports_neither_umap_nor_pynndescent():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_exact_knn_puts_each_cell_at_distance_zero_from_itself():
+    """A self distance of ~1e-7 (sklearn's rounding) would become umap's local scale for that cell."""
+    from schelix_core.benchmark.metrics import nearest_neighbors
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 32)).astype(np.float32) * 3
+    raw, _ = NearestNeighbors(n_neighbors=20).fit(X).kneighbors(X)
+    assert (raw[:, 0] > 0).any()  # the rounding this guards against occurs on such data
+    nn = nearest_neighbors(X, 20)
+    assert (nn.indices[:, 0] == np.arange(500)).all()
+    assert (nn.distances[:, 0] == 0).all()
+    exact = np.linalg.norm(X.astype(np.float64)[nn.indices] - X.astype(np.float64)[:, None], axis=2)
+    np.testing.assert_allclose(nn.distances, exact, rtol=1e-6)
+    assert (np.diff(nn.distances, axis=1) >= 0).all()
