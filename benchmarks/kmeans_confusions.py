@@ -7,9 +7,11 @@ scHelix's total as scored swings between about 0.80 and 0.84 with that draw
 inertia (how close the draws' optima are), the cell types it splits (the majority type of two or
 more clusters) and those it absorbs (the majority of none), and, for the largest split type, how
 its two largest parts differ in sequencing depth (ratio of their median counts over the kept genes)
-and in batch (the largest difference in one batch's share). A split along depth or batch is a
-technical axis the embedding kept; one along neither is structure within the labelled type. Each
-row also carries how much of the dataset's depth variance its cell types explain.
+and in batch (the largest difference in one batch's share), the genes most raised in each part, and
+whether the unintegrated expression splits those cells the same way once each batch is centred. A
+split along depth or batch is a technical axis the embedding kept; one along neither, which the
+expression holds too, is structure within the labelled type. Each row also carries how much of the
+dataset's depth variance its cell types explain.
 
     python benchmarks/kmeans_confusions.py --datasets kang_ifnb_pbmc --methods schelix scanorama scvi
 """
@@ -34,10 +36,18 @@ def confusions(cell_types: np.ndarray, clusters: np.ndarray) -> tuple[list[str],
     return split, absorbed
 
 
-def split_profile(cell_types, clusters, depth, batches, split: list[str]) -> dict:
-    """Depth and batch difference between the two largest parts of the largest split type."""
+def split_profile(cell_types, clusters, depth, batches, split: list[str], log_expression=None, genes=None,
+                  pcs=None, n_genes: int = 6) -> dict:
+    """Depth and batch difference between the two largest parts of the largest split type.
+
+    With ``log_expression`` and ``genes``: the genes most raised in each part, each with its
+    difference in mean log expression, which name the axis when it is neither depth nor batch. With ``pcs`` (the
+    unintegrated PCs): the ARI between the parts and two k-means clusters of those cells' PCs, each
+    batch centred, i.e. whether the expression itself holds the split once batch is set aside.
+    """
     if not split:
-        return {"split_type": "", "split_parts": "", "split_depth_ratio": np.nan, "split_batch_share_diff": np.nan}
+        return {"split_type": "", "split_parts": "", "split_depth_ratio": np.nan, "split_batch_share_diff": np.nan,
+                "split_genes_first": "", "split_genes_second": "", "split_expression_ari": np.nan}
     sizes = {t: int((cell_types == t).sum()) for t in split}
     cell_type = max(split, key=sizes.get)
     in_type = cell_types == cell_type
@@ -45,9 +55,25 @@ def split_profile(cell_types, clusters, depth, batches, split: list[str]) -> dic
     a, b = (in_type & (clusters == p) for p in parts)
     med_a, med_b = np.median(depth[a]), np.median(depth[b])
     share = pd.crosstab(clusters[a | b], batches[a | b], normalize="index")
-    return {"split_type": cell_type, "split_parts": f"{a.sum()}/{b.sum()}",
-            "split_depth_ratio": float(max(med_a, med_b) / max(min(med_a, med_b), 1e-12)),
-            "split_batch_share_diff": float((share.iloc[0] - share.iloc[1]).abs().max())}
+    profile = {"split_type": cell_type, "split_parts": f"{a.sum()}/{b.sum()}",
+               "split_depth_ratio": float(max(med_a, med_b) / max(min(med_a, med_b), 1e-12)),
+               "split_batch_share_diff": float((share.iloc[0] - share.iloc[1]).abs().max()),
+               "split_genes_first": "", "split_genes_second": "", "split_expression_ari": np.nan}
+    if log_expression is not None:
+        diff = np.asarray(log_expression[a].mean(axis=0)).ravel() - np.asarray(log_expression[b].mean(axis=0)).ravel()
+        order = np.argsort(diff)
+        named = [f"{gene}:{d:+.2f}" for gene, d in zip(np.asarray(genes)[order], diff[order])]
+        profile["split_genes_first"] = ";".join(named[::-1][:n_genes])
+        profile["split_genes_second"] = ";".join(named[:n_genes])
+    if pcs is not None:
+        from sklearn.cluster import KMeans
+        from sklearn.metrics import adjusted_rand_score
+
+        both = a | b
+        x = pd.DataFrame(pcs[both]).groupby(batches[both]).transform(lambda col: col - col.mean()).to_numpy()
+        own = KMeans(2, n_init=10, random_state=0).fit_predict(x)
+        profile["split_expression_ari"] = float(adjusted_rand_score(a[both], own))
+    return profile
 
 
 def depth_explained_by_type(depth: np.ndarray, cell_types: np.ndarray) -> float:
@@ -64,7 +90,7 @@ def depth_explained_by_type(depth: np.ndarray, cell_types: np.ndarray) -> float:
 
 
 def draws(emb: np.ndarray, cell_types: np.ndarray, depth: np.ndarray, batches: np.ndarray,
-          n_kmeans_seeds: int) -> list[dict]:
+          n_kmeans_seeds: int, log_expression=None, genes=None, pcs=None) -> list[dict]:
     """One row per k-means seed, clustering as the metric stage does (scib-metrics' KMeans)."""
     import jax
     from scib_metrics.utils import KMeans
@@ -80,7 +106,7 @@ def draws(emb: np.ndarray, cell_types: np.ndarray, depth: np.ndarray, batches: n
         rows.append({"kmeans_seed": km_seed, "ari": adjusted_rand_score(cell_types, clusters),
                      "nmi": normalized_mutual_info_score(cell_types, clusters),
                      "inertia": float(fit.inertia_), "split": ";".join(split), "absorbed": ";".join(absorbed),
-                     **split_profile(cell_types, clusters, depth, batches, split)})
+                     **split_profile(cell_types, clusters, depth, batches, split, log_expression, genes, pcs)})
     return rows
 
 
@@ -116,7 +142,8 @@ def main(argv=None) -> int:
                     raise SystemExit(f"{path} holds no embedding (obsm['X_emb']): k-means needs one, "
                                      f"and {method} outputs a graph only")
                 emb = obsm["X_emb"]
-                for row in draws(emb, cell_types, depth, batches, args.n_kmeans_seeds):
+                for row in draws(emb, cell_types, depth, batches, args.n_kmeans_seeds,
+                                 pre.X, pre.var_names, pre.obsm["X_pca"]):
                     rows.append({"dataset": dataset, "depth_explained_by_type": depth_by_type, "method": method,
                                  "seed": seed, **row})
                 print(f"{dataset} {method} seed {seed} done", flush=True)
@@ -128,7 +155,8 @@ def main(argv=None) -> int:
         ari_mean=("ari", "mean"), ari_min=("ari", "min"), ari_max=("ari", "max"),
         draws_with_split=("split", lambda s: int((s != "").sum())), draws=("split", "size"),
         most_split=("split_type", lambda s: s[s != ""].mode().iat[0] if (s != "").any() else ""),
-        median_depth_ratio=("split_depth_ratio", "median"), median_batch_share_diff=("split_batch_share_diff", "median"))
+        median_depth_ratio=("split_depth_ratio", "median"), median_batch_share_diff=("split_batch_share_diff", "median"),
+        median_expression_ari=("split_expression_ari", "median"))
     print(summary.round(3).to_string())
     return 0
 

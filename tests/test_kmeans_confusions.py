@@ -86,3 +86,27 @@ def test_a_graph_only_output_is_refused_by_name(tmp_path):
         kmeans_confusions.main(["--results-dir", str(tmp_path / "res"), "--datasets", "d", "--methods", "bbknn",
                                 "--seeds", "0", "--out", str(tmp_path / "out.csv")])
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_split_along_a_gene_program_is_named_and_found_in_the_expression():
+    rng = np.random.default_rng(0)
+    types = _types()
+    clusters = np.array([0] * 30 + [1] * 30 + [2] * 40)
+    batches = np.array(["a", "b"] * 50)
+    genes = np.array(["CCL3", "CCL4", "HLA-DPB1", "LYZ", "CD3E"])
+    expression = rng.normal(1.0, 0.05, size=(100, 5))
+    expression[:30, :2] += 2.0  # the first monocyte part raises the inflammatory genes
+    expression[30:60, 2] += 2.0  # the second raises an MHC class II gene
+    pcs = np.column_stack([expression[:, 0] - expression[:, 2], rng.normal(0, 0.05, 100)])
+    pcs[batches == "b", 1] += 5.0  # a batch offset the centring must set aside
+    profile = kmeans_confusions.split_profile(types, clusters, np.ones(100), batches, ["mono"],
+                                              sp.csr_matrix(expression), genes, pcs, n_genes=2)
+    first = dict(item.split(":") for item in profile["split_genes_first"].split(";"))
+    assert set(first) == {"CCL3", "CCL4"} and all(abs(float(d) - 2.0) < 0.1 for d in first.values())
+    second = profile["split_genes_second"].split(";")[0].split(":")
+    assert second[0] == "HLA-DPB1" and abs(float(second[1]) + 2.0) < 0.1
+    assert profile["split_expression_ari"] == pytest.approx(1.0)
+    # a split the expression does not hold: the parts are drawn at random among identical cells
+    noise = rng.normal(0, 1, size=(100, 2))
+    random_parts = kmeans_confusions.split_profile(types, clusters, np.ones(100), batches, ["mono"], pcs=noise)
+    assert random_parts["split_expression_ari"] < 0.2
