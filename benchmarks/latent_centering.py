@@ -49,19 +49,13 @@ def main(argv=None) -> int:
     import anndata as ad
     import pandas as pd
 
-    from schelix_core import SCHelix
     from seed_components import score_embedding
-    from sweep_defaults import DATASETS, _append_csv, code_version
+    from sweep_defaults import _append_csv, add_probe_arguments, code_version, trained
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default=str(REPO / "results_benchmark"), help="the benchmark's results_dir")
-    parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--params", default="{}", help="JSON of scHelix hyperparameters that differ from DEFAULTS")
     parser.add_argument("--variants", default='{"c1": {"strength": 1.0}}',
                         help="JSON: name -> keyword arguments of centred(); the uncentred output is always scored")
-    parser.add_argument("--n-kmeans-seeds", type=int, default=10)
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "latent_centering.csv"))
+    add_probe_arguments(parser, "latent_centering.csv")
     args = parser.parse_args(argv)
     results = Path(args.results)
     params = json.loads(args.params)
@@ -71,9 +65,7 @@ def main(argv=None) -> int:
     for dataset in args.datasets.split(","):
         pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
         for seed in (int(s) for s in args.seeds.split(",")):
-            roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
-            model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles, **params)
-            model.train(seed=seed, num_threads=1, progress_bar=False)
+            model = trained(pre, results, dataset, seed, params)
             z = model.get_latent_representation()
             for name, kwargs in variants.items():
                 emb = z if kwargs is None else centred(z, model._batch_codes, model._mix_groups, **kwargs)

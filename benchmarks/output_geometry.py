@@ -54,18 +54,12 @@ def main(argv=None) -> int:
     import anndata as ad
     import pandas as pd
 
-    from schelix_core import SCHelix
     from seed_components import score_embedding
-    from sweep_defaults import DATASETS, _append_csv, code_version
+    from sweep_defaults import _append_csv, add_probe_arguments, code_version, trained
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default=str(REPO / "results_benchmark"), help="the benchmark's results_dir")
-    parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--params", default="{}", help="JSON of scHelix hyperparameters that differ from DEFAULTS")
     parser.add_argument("--projections", default=",".join(PROJECTIONS))
-    parser.add_argument("--n-kmeans-seeds", type=int, default=10)
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "output_geometry.csv"))
+    add_probe_arguments(parser, "output_geometry.csv")
     args = parser.parse_args(argv)
     results = Path(args.results)
     params = json.loads(args.params)
@@ -76,9 +70,7 @@ def main(argv=None) -> int:
         labels = np.asarray(pre.obs["cell_type"].astype(str))
         log_depth = np.log1p(np.asarray(pre.layers["counts"].sum(axis=1)).ravel())
         for seed in (int(s) for s in args.seeds.split(",")):
-            roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
-            model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles, **params)
-            model.train(seed=seed, num_threads=1, progress_bar=False)
+            model = trained(pre, results, dataset, seed, params)
             z = model.get_latent_representation()
             depth_in_length = within_type_correlation(np.linalg.norm(z, axis=1), log_depth, labels)
             depth_in_centred_length = within_type_correlation(

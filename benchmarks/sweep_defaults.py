@@ -35,12 +35,37 @@ def code_version() -> str:
     return out.stdout.strip() or "unknown"
 
 
+def add_probe_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """The arguments every training screen and probe takes: where the benchmark's data and
+    partitions are, which datasets, seeds and hyperparameters, and where the rows go."""
+    parser.add_argument("--params", default="{}", help="JSON of scHelix hyperparameters that differ from DEFAULTS")
+    parser.add_argument("--results", default=str(REPO / "results_benchmark"), help="the benchmark's results_dir")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--n-kmeans-seeds", type=int, default=10,
+                        help="k-means seeds the total_kmeans_averaged column averages NMI/ARI over")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / default_out))
+
+
+def trained(pre, results: Path, dataset: str, seed: int, params: dict):
+    """scHelix trained as the screens train it: on the benchmark's partition for ``seed`` (unless
+    the candidate partitions the genes itself), one torch thread."""
+    import pandas as pd
+
+    from schelix_core import SCHelix
+
+    roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
+    own_partition = params.get("ablation") == "no_partition" or "partition_kwargs" in params
+    model = SCHelix(pre, batch_key="batch", layer="counts", partition=None if own_partition else roles, **params)
+    model.train(seed=seed, num_threads=1, progress_bar=False)
+    return model
+
+
 def screen(name: str, params: dict, results: Path, datasets, seeds, n_kmeans_seeds: int = 10,
            metric_tables: list | None = None) -> "pd.DataFrame":
     import anndata as ad
     import pandas as pd
 
-    from schelix_core import SCHelix
     from seed_components import score_embedding
 
     rows = []
@@ -48,14 +73,8 @@ def screen(name: str, params: dict, results: Path, datasets, seeds, n_kmeans_see
     for dataset in datasets:
         pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
         for seed in seeds:
-            roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
             start = time.perf_counter()
-            # a candidate with its own partition keywords partitions the genes itself
-            own_partition = params.get("ablation") == "no_partition" or "partition_kwargs" in params
-            model = SCHelix(pre, batch_key="batch", layer="counts", partition=None if own_partition else roles,
-                            **params)
-            model.train(seed=seed, num_threads=1, progress_bar=False)
-            emb = model.get_latent_representation()
+            emb = trained(pre, results, dataset, seed, params).get_latent_representation()
             seconds = time.perf_counter() - start
             tables = []
             score = score_embedding(pre, emb, seed, n_kmeans_seeds, tables)
@@ -87,13 +106,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", required=True, help="label of the candidate in the table")
-    parser.add_argument("--params", default="{}", help="JSON of scHelix hyperparameters that differ from DEFAULTS")
-    parser.add_argument("--results", default=str(REPO / "results_benchmark"), help="the benchmark's results_dir")
-    parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--n-kmeans-seeds", type=int, default=10,
-                        help="k-means seeds the total_kmeans_averaged column averages NMI/ARI over")
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "sweep_defaults.csv"))
+    add_probe_arguments(parser, "sweep_defaults.csv")
     parser.add_argument("--metrics-out", help="also append every run's scIB metrics, as scored, to this CSV")
     args = parser.parse_args(argv)
     results = Path(args.results)
