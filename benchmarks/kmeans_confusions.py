@@ -9,9 +9,10 @@ more clusters) and those it absorbs (the majority of none), and, for the largest
 its two largest parts differ in sequencing depth (ratio of their median counts over the kept genes)
 and in batch (the largest difference in one batch's share), the genes most raised in each part, and
 whether the unintegrated expression splits those cells the same way once each batch is centred. A
-split along depth or batch is a technical axis the embedding kept; one along neither, which the
-expression holds too, is structure within the labelled type. Each row also carries how much of the
-dataset's depth variance its cell types explain.
+split along depth or batch is a technical axis the embedding kept; one along neither is structure
+within the labelled type, which the genes name and the ARI places (the type's main axis of
+expression, or one the embedding brought forward). Each row also carries how much of the dataset's
+depth variance its cell types explain.
 
     python benchmarks/kmeans_confusions.py --datasets kang_ifnb_pbmc --methods schelix scanorama scvi
 """
@@ -41,9 +42,10 @@ def split_profile(cell_types, clusters, depth, batches, split: list[str], log_ex
     """Depth and batch difference between the two largest parts of the largest split type.
 
     With ``log_expression`` and ``genes``: the genes most raised in each part, each with its
-    difference in mean log expression, which name the axis when it is neither depth nor batch. With ``pcs`` (the
-    unintegrated PCs): the ARI between the parts and two k-means clusters of those cells' PCs, each
-    batch centred, i.e. whether the expression itself holds the split once batch is set aside.
+    difference in mean log expression, which name the axis when it is neither depth nor batch.
+    With ``pcs`` (the unintegrated PCs): the ARI between the parts and two k-means clusters of
+    those cells' PCs, each batch centred: whether the split is the type's main axis of expression
+    once batch is set aside.
     """
     if not split:
         return {"split_type": "", "split_parts": "", "split_depth_ratio": np.nan, "split_batch_share_diff": np.nan,
