@@ -57,25 +57,22 @@ def score_runs(results: Path, dataset: str, seeds, variants, n_kmeans_seeds: int
     """One row per (variant, seed); each run's per-metric values (as scored) go to ``metric_rows``."""
     import anndata as ad
 
-    from schelix_core import SCHelix, partition_genes
+    from schelix_core import partition_genes
     from seed_components import score_embedding
+    from sweep_defaults import benchmark_roles, trained
 
     whole = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
     rows = []
     for seed in seeds:
         pre = whole if n_cells is None else subsample(whole, n_cells, seed)
         if pre is whole:
-            roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
+            roles = benchmark_roles(results, dataset, seed)
         else:
             roles = partition_genes(pre, "batch", layer="counts", seed=seed).roles
         for variant in variants:
             ablation = None if variant == "full" else variant
             start = time.perf_counter()
-            # as scripts/methods/schelix_embed.py: the no-partition ablation ignores the partition
-            model = SCHelix(pre, batch_key="batch", layer="counts",
-                            partition=None if ablation == "no_partition" else roles, ablation=ablation)
-            model.train(seed=seed, num_threads=1, progress_bar=False)
-            emb = model.get_latent_representation()
+            emb = trained(pre, roles, seed, {} if ablation is None else {"ablation": ablation}).get_latent_representation()
             seconds = time.perf_counter() - start
             tables = None if metric_rows is None else []
             scores = score_embedding(pre, emb, seed, n_kmeans_seeds, tables)

@@ -36,9 +36,8 @@ def main(argv=None) -> int:
     import pandas as pd
     from sklearn.neighbors import NearestNeighbors
 
-    from schelix_core import SCHelix
     from schelix_core.benchmark import metrics
-    from sweep_defaults import DATASETS, _append_csv, code_version
+    from sweep_defaults import DATASETS, _append_csv, benchmark_roles, code_version, trained
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=str(REPO / "results_benchmark"), help="the benchmark's results_dir")
@@ -56,10 +55,7 @@ def main(argv=None) -> int:
         batches = pre.obs["batch"].astype(str).to_numpy()
         labels = pre.obs["cell_type"].astype(str).to_numpy()
         for seed in (int(s) for s in args.seeds.split(",")):
-            roles = pd.read_parquet(Path(args.results) / dataset / "partition" / f"seed{seed}.parquet")
-            model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles.set_index("gene")["role"])
-            model.train(seed=seed, num_threads=1, progress_bar=False)
-            z = model.get_latent_representation()
+            z = trained(pre, benchmark_roles(Path(args.results), dataset, seed), seed, {}).get_latent_representation()
 
             def rounded():
                 dist, idx = NearestNeighbors(n_neighbors=k).fit(z).kneighbors(z)

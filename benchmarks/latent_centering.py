@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from seed_components import score_embedding
-    from sweep_defaults import _append_csv, add_probe_arguments, code_version, trained
+    from sweep_defaults import _append_csv, add_probe_arguments, benchmark_roles, code_version, trained
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default='{"c1": {"strength": 1.0}}',
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     for dataset in args.datasets.split(","):
         pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
         for seed in (int(s) for s in args.seeds.split(",")):
-            model = trained(pre, results, dataset, seed, params)
+            model = trained(pre, benchmark_roles(results, dataset, seed), seed, params)
             z = model.get_latent_representation()
             for name, kwargs in variants.items():
                 emb = z if kwargs is None else centred(z, model._batch_codes, model._mix_groups, **kwargs)

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     import pandas as pd
 
     from seed_components import score_embedding
-    from sweep_defaults import _append_csv, add_probe_arguments, code_version, trained
+    from sweep_defaults import _append_csv, add_probe_arguments, benchmark_roles, code_version, trained
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projections", default=",".join(PROJECTIONS))
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
         labels = np.asarray(pre.obs["cell_type"].astype(str))
         log_depth = np.log1p(np.asarray(pre.layers["counts"].sum(axis=1)).ravel())
         for seed in (int(s) for s in args.seeds.split(",")):
-            model = trained(pre, results, dataset, seed, params)
+            model = trained(pre, benchmark_roles(results, dataset, seed), seed, params)
             z = model.get_latent_representation()
             depth_in_length = within_type_correlation(np.linalg.norm(z, axis=1), log_depth, labels)
             depth_in_centred_length = within_type_correlation(

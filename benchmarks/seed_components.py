@@ -60,18 +60,15 @@ def score_embedding(pre, emb: np.ndarray, seed: int, n_kmeans_seeds: int, metric
 def score_grid(results: Path, dataset: str, seeds, n_kmeans_seeds: int) -> pd.DataFrame:
     import anndata as ad
 
-    from schelix_core import SCHelix
+    from sweep_defaults import benchmark_roles, trained
 
     pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
     rows = []
     for partition_seed in seeds:
-        roles = pd.read_parquet(results / dataset / "partition" / f"seed{partition_seed}.parquet")
-        roles = roles.set_index("gene")["role"]
+        roles = benchmark_roles(results, dataset, partition_seed)
         for train_seed in seeds:
             start = time.perf_counter()
-            model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles)
-            model.train(seed=train_seed, num_threads=1, progress_bar=False)
-            emb = model.get_latent_representation()
+            emb = trained(pre, roles, train_seed, {}).get_latent_representation()
             seconds = time.perf_counter() - start
             scores = score_embedding(pre, emb, train_seed, n_kmeans_seeds)
             rows.append({"dataset": dataset, "partition_seed": partition_seed, "train_seed": train_seed,

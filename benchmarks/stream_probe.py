@@ -63,15 +63,13 @@ def probe(z: np.ndarray, labels: np.ndarray, batches: np.ndarray, seed: int) -> 
 def run(results: Path, dataset: str, seed: int, scib: bool = False, params: dict | None = None) -> list[dict]:
     import anndata as ad
 
-    from schelix_core import SCHelix
+    from sweep_defaults import benchmark_roles, trained
 
     pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
     labels = np.asarray(pre.obs["cell_type"].astype(str))
     batches = np.asarray(pre.obs["batch"].astype(str))
-    roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
     params = params or {}
-    model = SCHelix(pre, batch_key="batch", layer="counts", partition=roles, **params)
-    model.train(seed=seed, num_threads=1, progress_bar=False)
+    model = trained(pre, benchmark_roles(results, dataset, seed), seed, params)
     z_a, z_v, fused = (model.get_latent_representation(which) for which in ("anchor", "variant", "fused"))
     # the streams side by side, each at unit norm so neither dominates the distances
     latents = {"anchor": z_a, "variant": z_v, "fused": fused, "anchor+variant": np.hstack([_unit(z_a), _unit(z_v)])}

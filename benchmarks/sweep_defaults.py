@@ -47,14 +47,18 @@ def add_probe_arguments(parser: argparse.ArgumentParser, default_out: str) -> No
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / default_out))
 
 
-def trained(pre, results: Path, dataset: str, seed: int, params: dict):
-    """scHelix trained as the screens train it: on the benchmark's partition for ``seed`` (unless
-    the candidate partitions the genes itself), one torch thread."""
+def benchmark_roles(results: Path, dataset: str, seed: int) -> "pd.Series":
+    """The workflow's gene partition of ``dataset`` for ``seed`` (gene -> anchor/variant)."""
     import pandas as pd
 
+    return pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
+
+
+def trained(pre, roles, seed: int, params: dict):
+    """scHelix trained as the screens train it: on the partition ``roles`` (unless the candidate
+    partitions the genes itself), one torch thread."""
     from schelix_core import SCHelix
 
-    roles = pd.read_parquet(results / dataset / "partition" / f"seed{seed}.parquet").set_index("gene")["role"]
     own_partition = params.get("ablation") == "no_partition" or "partition_kwargs" in params
     model = SCHelix(pre, batch_key="batch", layer="counts", partition=None if own_partition else roles, **params)
     model.train(seed=seed, num_threads=1, progress_bar=False)
@@ -74,7 +78,7 @@ def screen(name: str, params: dict, results: Path, datasets, seeds, n_kmeans_see
         pre = ad.read_h5ad(results / dataset / "preprocessed.h5ad")
         for seed in seeds:
             start = time.perf_counter()
-            emb = trained(pre, results, dataset, seed, params).get_latent_representation()
+            emb = trained(pre, benchmark_roles(results, dataset, seed), seed, params).get_latent_representation()
             seconds = time.perf_counter() - start
             tables = []
             score = score_embedding(pre, emb, seed, n_kmeans_seeds, tables)
