@@ -91,7 +91,7 @@ def main(argv=None) -> int:
 
         import pandas as pd
 
-        from .model import SCHelix
+        from .model import SCHelix, check_model_folder
 
         partition = None
         if args.partition:
@@ -100,6 +100,8 @@ def main(argv=None) -> int:
         if args.max_epochs:
             parts = [int(x) for x in str(args.max_epochs).split(",")]
             max_epochs = parts[0] if len(parts) == 1 else tuple(parts)
+        if args.save_model:
+            check_model_folder(args.save_model)  # before training, not after it
         model = SCHelix(adata, args.batch_key, layer=args.layer, labels_key=args.labels_key,
                         partition=partition, **parse_params(args.param))
         model.train(accelerator=args.accelerator, seed=args.seed, max_epochs=max_epochs,
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
             if os.path.exists(tmp):
                 os.remove(tmp)
         return 0
-    except SCHelixInputError as e:
+    except (SCHelixInputError, FileExistsError) as e:
         print(f"schelix: error: {e}", file=sys.stderr)
         return 2
 

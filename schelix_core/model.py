@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import graph
 from .checks import SCHelixInputError, get_counts, validate_counts
-from .partition import PartitionResult, coerce_partition, harmony_corrected, partition_genes
+from .partition import coerce_partition, harmony_corrected, partition_genes
 from .preprocess import PCAFit, cosine_normalize, log_normalize, pca
 
 # "no_fusion" trains the full protocol and outputs the Anchor latent, so it isolates what the
@@ -73,6 +73,25 @@ DEFAULTS = dict(
 _STATE_FILE = "model.pt"
 _META_FILE = "meta.json"
 _ARRAYS_FILE = "arrays.npz"
+_PARTITION_FILE = "partition.tsv"
+_MODEL_FILES = (_STATE_FILE, _META_FILE, _ARRAYS_FILE, _PARTITION_FILE)
+
+
+def check_model_folder(dir_path, overwrite: bool = True) -> None:
+    """Raise FileExistsError unless :meth:`SCHelix.save` may write to ``dir_path`` (callers can
+    ask before training): a new or empty folder, or with ``overwrite`` one holding a saved model."""
+    d = Path(dir_path)
+    if not d.exists():
+        return
+    if not d.is_dir():
+        raise FileExistsError(f"{d} exists and is not a directory")
+    present = {p.name for p in d.iterdir()}
+    if present and not overwrite:
+        raise FileExistsError(f"{d} exists and is not empty")
+    foreign = sorted(present - set(_MODEL_FILES))
+    if foreign:
+        raise FileExistsError(f"{d} holds files that are not part of a saved scHelix model "
+                              f"({', '.join(foreign[:5])}); save into a new or empty directory")
 
 
 def _resolve_device(accelerator: str):
@@ -375,8 +394,6 @@ class SCHelix:
         """Per-cell, per-dimension gate |alpha * tanh(g)| on the Variant message (gate fusion only)."""
         import torch
 
-        from .training import _take
-
         self._check_trained()
         if not self.module.has_v or self.module.fusion != "gate":
             raise RuntimeError("this model has no fusion gate")
@@ -388,13 +405,40 @@ class SCHelix:
 
     # ------------------------------------------------------------------ persistence
     def save(self, dir_path, overwrite: bool = True):
-        import torch
+        """Write the model to ``dir_path``, all or nothing.
+
+        The files are written to a temporary folder beside it, which then takes its place, so an
+        interrupted save leaves the previous model (or no folder), never a mix of the two. A folder
+        holding anything but a saved model is refused rather than replaced.
+        """
+        import shutil
+        import tempfile
 
         self._check_trained()
         d = Path(dir_path)
-        if d.exists() and any(d.iterdir()) and not overwrite:
-            raise FileExistsError(f"{d} exists and is not empty")
-        d.mkdir(parents=True, exist_ok=True)
+        check_model_folder(d, overwrite)
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}.saving-"))
+        try:
+            # mkdtemp makes the folder private (0o700); give it the mode a plain mkdir would
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)
+            self._write_files(tmp)
+            if d.exists():
+                previous = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}.previous-"))
+                os.replace(d, previous)
+                os.replace(tmp, d)
+                shutil.rmtree(previous)
+            else:
+                os.replace(tmp, d)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+
+    def _write_files(self, d: Path):
+        import torch
+
         torch.save({k: v.detach().cpu() for k, v in self.module.state_dict().items()}, d / _STATE_FILE)
         arrays = {}
         for key, fit in self._pca_fits.items():
@@ -413,7 +457,7 @@ class SCHelix:
             "var_names": list(map(str, self.adata.var_names)),
         }
         (d / _META_FILE).write_text(json.dumps(meta, indent=1, default=str))
-        self.partition_.to_frame().to_csv(d / "partition.tsv", sep="\t")
+        self.partition_.to_frame().to_csv(d / _PARTITION_FILE, sep="\t")
 
     @classmethod
     def load(cls, dir_path, adata, accelerator: str = "auto") -> "SCHelix":
@@ -426,7 +470,7 @@ class SCHelix:
         p = dict(meta["params"])
         seed = p.pop("seed")
         info = {k: p.pop(k) for k in ("epochs", "device") if k in p}
-        part = pd.read_csv(d / "partition.tsv", sep="\t", index_col=0)
+        part = pd.read_csv(d / _PARTITION_FILE, sep="\t", index_col=0)
         model = cls(adata, meta["batch_key"], layer=meta["layer"], labels_key=meta["labels_key"],
                     partition=part, **p)
         model.partition_.scores = part["score"].reindex(adata.var_names).astype(float)

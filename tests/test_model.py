@@ -1,5 +1,6 @@
 import itertools
 import math
+import os
 import subprocess
 import sys
 
@@ -208,6 +209,45 @@ def test_save_load_roundtrip(trained, sim, tmp_path):
     assert (loaded.partition_.roles == trained.partition_.roles).all()
 
 
+def test_interrupted_save_keeps_the_previous_model(trained, sim, tmp_path, monkeypatch):
+    target = tmp_path / "model"
+    trained.save(target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def failing_savez(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    with pytest.raises(OSError, match="disk full"):
+        trained.save(target)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    with pytest.raises(OSError, match="disk full"):
+        trained.save(tmp_path / "new_model")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no half-written or temporary folder
+    monkeypatch.undo()
+    trained.save(target)  # a model folder is replaced by the new model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    SCHelix.load(target, sim, accelerator="cpu")
+
+
+def test_saved_folder_has_the_mode_of_a_plain_mkdir(trained, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        trained.save(tmp_path / "model")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "model").stat().st_mode & 0o777 == 0o755
+
+
+def test_save_refuses_a_folder_with_other_files(trained, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        trained.save(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    with pytest.raises(FileExistsError, match="not empty"):
+        trained.save(tmp_path, overwrite=False)
+
+
 def test_features_cached_once_per_fit(sim, sim_partition, monkeypatch):
     calls = {"n": 0}
     orig = graph.diffuse
@@ -405,6 +445,26 @@ def test_cli_integrate_and_partition(tmp_path):
     assert res.obsm["X_schelix"].shape == (400, 8)
     assert not list(tmp_path.glob(".schelix-*"))
     assert main(["integrate", str(src), str(out), "--batch-key", "bach", "--no-progress"]) == 2
+
+
+def test_cli_refuses_a_model_folder_with_other_files_before_training(tmp_path, capsys, monkeypatch):
+    adata = small_sim(n_cells=200, n_genes=120, seed=1)
+    src = tmp_path / "in.h5ad"
+    adata.write_h5ad(src)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.csv").write_text("keep")
+    from schelix_core.cli import main
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained although the model could not be saved")
+
+    monkeypatch.setattr(SCHelix, "train", no_training)
+    rc = main(["integrate", str(src), str(tmp_path / "out.h5ad"), "--batch-key", "batch", "--no-progress",
+               "--save-model", str(tmp_path / "results")])
+    assert rc == 2
+    assert "table.csv" in capsys.readouterr().err
+    assert not (tmp_path / "out.h5ad").exists()
+    assert (tmp_path / "results" / "table.csv").read_text() == "keep"
 
 
 def test_stage_timings_are_recorded(trained):
