@@ -59,6 +59,15 @@ def batch_variance_shares(emb: np.ndarray, batch: np.ndarray, labels: np.ndarray
     }
 
 
+def _scored_pcr(metrics_file: Path) -> float:
+    """The run's PCR comparison as the workflow scored it (NaN where it has not been scored)."""
+    if not metrics_file.exists():
+        return float("nan")
+    metrics = pd.read_parquet(metrics_file)
+    pcr = metrics.loc[metrics.metric == "pcr_comparison", "value"]
+    return float(pcr.iloc[0]) if len(pcr) else float("nan")
+
+
 def _runs(results: Path, dataset: str, methods, seeds, batch_key: str, label_key: str) -> list[dict]:
     obs = ad.read_h5ad(results / dataset / "preprocessed.h5ad", backed="r").obs
     rows = []
@@ -69,7 +78,8 @@ def _runs(results: Path, dataset: str, methods, seeds, batch_key: str, label_key
             if "X_emb" not in out.obsm:
                 continue  # a graph-only method (BBKNN) has no embedding to split
             shares = batch_variance_shares(out.obsm["X_emb"], obs[batch_key].values, obs[label_key].values)
-            rows.append({"dataset": dataset, "method": method, "seed": seed, **shares})
+            rows.append({"dataset": dataset, "method": method, "seed": seed, **shares,
+                         "pcr_comparison": _scored_pcr(results / dataset / "metrics" / method / f"seed{seed}.parquet")})
     return rows
 
 
@@ -86,11 +96,6 @@ def main(argv=None) -> int:
     results = REPO / args.results_dir
     runs = pd.DataFrame([row for dataset in args.datasets
                          for row in _runs(results, dataset, args.methods, args.seeds, args.batch_key, args.label_key)])
-    metrics = results / "tables" / "metrics.parquet"
-    if metrics.exists():
-        pcr = pd.read_parquet(metrics)
-        pcr = pcr[pcr.metric == "pcr_comparison"][["dataset", "method", "seed", "value"]]
-        runs = runs.merge(pcr.rename(columns={"value": "pcr_comparison"}), on=["dataset", "method", "seed"], how="left")
     table = runs.drop(columns="seed").groupby(["dataset", "method"]).agg(["mean", "std"])
     table.columns = [f"{col}_{stat.replace('std', 'sd')}" for col, stat in table.columns]
     table = table.reset_index()
