@@ -150,12 +150,13 @@ def main(argv=None) -> int:
         return 0
     if not args.datasets or not args.methods:
         parser.error("--datasets and --methods are required (or --scaling-dir)")
+    scored = _scored_metrics(REPO / args.results_dir, args)  # before the k-means work: a missing run stops it
     tables = [_sensitivity(REPO / args.results_dir / dataset, dataset, args) for dataset in args.datasets]
     table = pd.concat(tables, ignore_index=True)
     out = REPO / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_csv(table, out)
-    totals = robust_totals(table, _scored_metrics(REPO / args.results_dir, args))
+    totals = robust_totals(table, scored)
     _write_csv(totals, REPO / args.totals_out)
     return 0
 
