@@ -51,7 +51,7 @@ def _knn_within(Xref, Xq, k, seed=0, exclude_self_idx=None):
 
 def batch_balanced_knn(emb, batch_codes, k: int = 15, seed: int = 0):
     """BBKNN-style graph: each cell gets ~k/n_batches neighbours from every batch, also where its
-    type is missing from that batch (the README's known weakness on batch-unique types).
+    type is missing from that batch (a known weakness on batch-unique types: docs/benchmark_analyses.md).
 
     Returns a symmetric binary CSR adjacency without self loops.
     """

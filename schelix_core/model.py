@@ -38,7 +38,7 @@ DEFAULTS = dict(
     # True: the unscaled graph PCs are of the cosine-normalised log expression (fastMNN's
     # cosNorm), so a cell's depth, through how many genes it detects, no longer sets whom it
     # neighbours. Over seeds 0-5 it raised the k-means-averaged total on all nine benchmark and
-    # held-out data sets (+0.002 to +0.016; README).
+    # held-out data sets (+0.002 to +0.016; docs/benchmark_analyses.md).
     cosine_graph=True,
     diffusion_scales=(0, 1, 2, 4),
     n_neighbors=15,

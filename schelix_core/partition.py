@@ -301,8 +301,8 @@ def partition_genes(
     signal in every batch is at least that multiple of their batch signal (see
     :func:`group_and_batch_shares`). It helps where batch effects are shifts shared by all
     cell types, as in the simulator, and hurt on all three real benchmark data sets, whose
-    batch effects on such genes differ by cell type (README, "Why the partition loses on
-    the simulations").
+    batch effects on such genes differ by cell type (docs/benchmark_analyses.md, "Why the
+    partition loses on the simulations").
     """
     from .checks import validate_counts
 

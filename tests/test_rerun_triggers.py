@@ -37,6 +37,21 @@ def test_source_digest_is_independent_of_the_checkout_location(tmp_path):
         source_digest(tmp_path, ["schelix_core.no_such_module"])
 
 
+def test_source_digest_ignores_comments_docstrings_and_layout_but_not_code(tmp_path):
+    shutil.copytree(REPO / "schelix_core", tmp_path / "schelix_core", ignore=shutil.ignore_patterns("__pycache__"))
+    graph = tmp_path / "schelix_core" / "graph.py"
+    original = graph.read_text()
+    before = source_digest(tmp_path, ["schelix_core.model"])
+    assert '"""' in original.split("\n", 1)[0], "graph.py should open with a docstring for this test"
+    prose = original.replace('"""', '"""Reworded. ', 1) + "\n\n# a new comment\n"
+    graph.write_text(prose)
+    assert source_digest(tmp_path, ["schelix_core.model"]) == before
+    graph.write_text(original + "\nUNUSED_CONSTANT = 1\n")
+    assert source_digest(tmp_path, ["schelix_core.model"]) != before
+    graph.write_text(original.replace("return", "return  ", 1))  # layout only
+    assert source_digest(tmp_path, ["schelix_core.model"]) == before
+
+
 @pytest.mark.slow
 def test_reruns_follow_data_content_and_package_code_not_file_age(tmp_path):
     """A re-mounted dataset (new age, same bytes) re-runs nothing; new bytes re-run everything from
@@ -72,7 +87,7 @@ def test_reruns_follow_data_content_and_package_code_not_file_age(tmp_path):
 
     training = repo / "schelix_core" / "training.py"  # reached from the model only by a lazy import
     original = training.read_text()
-    training.write_text(original + "\n# an edit\n")
+    training.write_text(original + "\n_AN_EDIT = 1\n")
     jobs = plan()
     assert jobs["integrate"] == 1 and jobs["metrics"] == 1, jobs
     assert not {"load_dataset", "qc_preprocess", "partition_genes"} & set(jobs), jobs
@@ -80,7 +95,7 @@ def test_reruns_follow_data_content_and_package_code_not_file_age(tmp_path):
     assert plan() == {}
 
     report = repo / "schelix_core" / "benchmark" / "report.py"
-    report.write_text(report.read_text() + "\n# an edit\n")
+    report.write_text(report.read_text() + "\n_AN_EDIT = 1\n")
     assert plan() == {}
 
     changed = simulate(n_cells=300, n_genes=200, n_batches=2, n_cell_types=3, seed=5)
