@@ -6,6 +6,7 @@ so CI can never pass by skipping them.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -14,6 +15,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SCHELIX_SHARED_DATA", REPO.parent / "shared" / "data"))
 REAL_DATASETS = ("kang_ifnb_pbmc_1k", "symphony_pbmc_3chem", "baron_pancreas_mouse")
+
+
+def load_benchmark(name: str):
+    """A script of ``benchmarks/`` as a module: the scripts are not a package, so plain imports miss them."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,12 @@
 """The paired ablation analysis (benchmarks/ablation_pairs.py) pairs runs by seed and calls only clear effects."""
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("ablation_pairs", REPO / "benchmarks" / "ablation_pairs.py")
-ablation_pairs = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ablation_pairs)
+ablation_pairs = load_benchmark("ablation_pairs")
 
 
 def _runs(full, ablated, variant="no_fusion", dataset="d"):

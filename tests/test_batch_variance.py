@@ -1,14 +1,10 @@
 """benchmarks/batch_variance.py tells composition from batch effect."""
 
-import importlib.util
-
 import numpy as np
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-_spec = importlib.util.spec_from_file_location("batch_variance", REPO / "benchmarks" / "batch_variance.py")
-batch_variance = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(batch_variance)
+batch_variance = load_benchmark("batch_variance")
 
 
 def _cells(batch_shift: float, seed: int = 0):

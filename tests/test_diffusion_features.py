@@ -1,15 +1,11 @@
 """benchmarks/diffusion_features.py: batch mixing and type purity of a feature space's kNN."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("diffusion_features", REPO / "benchmarks" / "diffusion_features.py")
-diffusion_features = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(diffusion_features)
+diffusion_features = load_benchmark("diffusion_features")
 
 
 def _two_rings():

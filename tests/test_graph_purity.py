@@ -1,16 +1,12 @@
 """benchmarks/graph_purity.py: the share of a graph's edge weight that joins cells of one type."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("graph_purity", REPO / "benchmarks" / "graph_purity.py")
-graph_purity = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(graph_purity)
+graph_purity = load_benchmark("graph_purity")
 
 
 def test_shares_weigh_edges_and_split_out_the_cross_batch_ones():

@@ -1,16 +1,12 @@
 """benchmarks/isolated_labels.py: the types scIB's isolated-label score reads, and their placement."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 from sklearn.metrics import silhouette_samples
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("isolated_labels", REPO / "benchmarks" / "isolated_labels.py")
-isolated_labels = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(isolated_labels)
+isolated_labels = load_benchmark("isolated_labels")
 
 
 def test_isolated_types_are_those_in_the_fewest_batches():

@@ -1,18 +1,14 @@
 """benchmarks/kmeans_confusions.py names the types a k-means draw splits and absorbs, and the split's axis."""
 
-import importlib.util
-
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("kmeans_confusions", REPO / "benchmarks" / "kmeans_confusions.py")
-kmeans_confusions = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(kmeans_confusions)
+kmeans_confusions = load_benchmark("kmeans_confusions")
 
 
 def _types():

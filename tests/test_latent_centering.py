@@ -1,14 +1,10 @@
 """benchmarks/latent_centering.py: centring each batch within each mixing group."""
 
-import importlib.util
-
 import numpy as np
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("latent_centering", REPO / "benchmarks" / "latent_centering.py")
-latent_centering = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(latent_centering)
+latent_centering = load_benchmark("latent_centering")
 
 
 def _data():

@@ -1,15 +1,11 @@
 """benchmarks/output_geometry.py: the projections it scores and the within-type correlation it reports."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("output_geometry", REPO / "benchmarks" / "output_geometry.py")
-output_geometry = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(output_geometry)
+output_geometry = load_benchmark("output_geometry")
 
 
 def test_unit_projections_put_every_cell_on_the_sphere_and_keep_directions():

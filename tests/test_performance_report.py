@@ -1,21 +1,12 @@
 """The scaling benchmark (issue #6) runs end to end, and its report's verdicts follow the figures."""
 
-import importlib.util
-
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-report = _load("report_performance")
+report = load_benchmark("report_performance")
 GPU_TARGET = "scHelix at 1,000,000 cells on a GPU: time and peak GPU memory"
 MACHINE = {"threads": 2, "machine": "test", "cpu": "x86_64", "n_cpus": 2, "status": "ok"}
 
@@ -126,7 +117,7 @@ def test_gpu_scaling_refuses_a_machine_without_cuda(tmp_path, capsys):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA; the refusal is for machines without it")
-    scaling = _load("scaling")
+    scaling = load_benchmark("scaling")
     out = tmp_path / "scaling_gpu.csv"
     assert scaling.main(["--sizes", "800", "--methods", "schelix", "--accelerator", "gpu", "--out", str(out)]) == 2
     assert "no CUDA device" in capsys.readouterr().err and not out.exists()
@@ -134,7 +125,7 @@ def test_gpu_scaling_refuses_a_machine_without_cuda(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_scaling_script_measures_stages_and_metrics(tmp_path):
-    scaling = _load("scaling")
+    scaling = load_benchmark("scaling")
     out = tmp_path / "scaling.csv"
     assert scaling.main(["--sizes", "800", "--methods", "schelix", "harmony", "--repeats", "1",
                          "--out", str(out), "--data-dir", str(tmp_path / "data")]) == 0
@@ -181,7 +172,7 @@ def test_sweep_screens_a_candidate_on_every_dataset(tmp_path, monkeypatch):
     from schelix_core.benchmark.preprocess import preprocess
     from tests.schelix_fixtures import small_sim
 
-    sweep = _load("sweep_defaults")
+    sweep = load_benchmark("sweep_defaults")
     results = tmp_path / "results"
     for name, seed in (("sim_a", 0), ("sim_b", 1)):
         pre = preprocess(small_sim(seed=seed), "batch", n_top_genes=300, n_pcs=20, target_sum=1e4)
@@ -227,7 +218,7 @@ def test_sweep_screens_a_candidate_on_every_dataset(tmp_path, monkeypatch):
 def test_batch_size_check_scores_each_size_on_the_cpu(tmp_path):
     """The GPU's mini-batch sizes are trained on a CPU and scored twice: NMI/ARI at k-means seed 0
     (as the metric stage scores them) and averaged over k-means seeds; nothing else differs."""
-    check = _load("batch_size_quality")
+    check = load_benchmark("batch_size_quality")
     out = tmp_path / "batch_size_quality.csv"
     argv = ["--data-dir", str(tmp_path / "data"), "--sizes", "800", "--batch-sizes", "64", "200",
             "--n-kmeans-seeds", "3", "--threads", "1", "--out", str(out)]

@@ -1,6 +1,5 @@
 """benchmarks/rounding_sensitivity.py: the settings it trains under, and the parameters it passes."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -8,11 +7,9 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("rounding_sensitivity", REPO / "benchmarks" / "rounding_sensitivity.py")
-rounding_sensitivity = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rounding_sensitivity)
+rounding_sensitivity = load_benchmark("rounding_sensitivity")
 
 
 def _capability(env_extra: dict) -> str:

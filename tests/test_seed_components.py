@@ -1,16 +1,12 @@
 """The seed-grid analysis (benchmarks/seed_components.py) attributes spread to the right source."""
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("seed_components", REPO / "benchmarks" / "seed_components.py")
-seed_components = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(seed_components)
+seed_components = load_benchmark("seed_components")
 
 
 def _grid(values, dataset="d"):

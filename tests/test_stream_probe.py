@@ -1,15 +1,11 @@
 """The stream probe (benchmarks/stream_probe.py) reads type and batch information correctly."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("stream_probe", REPO / "benchmarks" / "stream_probe.py")
-stream_probe = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(stream_probe)
+stream_probe = load_benchmark("stream_probe")
 
 
 @pytest.fixture

@@ -1,21 +1,15 @@
 """The stream-selection check (benchmarks/stream_selection.py): its label-free criteria, its join
 with the stream probe's scores, and which latent each rule picks."""
 
-import importlib.util
-import sys
-
 import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 import scanpy as sc
 
-from tests.conftest import REPO
+from tests.conftest import load_benchmark
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-spec = importlib.util.spec_from_file_location("stream_selection", REPO / "benchmarks" / "stream_selection.py")
-stream_selection = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(stream_selection)
+stream_selection = load_benchmark("stream_selection")
 
 
 @pytest.fixture

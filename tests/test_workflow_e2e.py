@@ -1,6 +1,5 @@
 """End to end: the whole workflow on the tiny config, every promised output, sane numbers, the report."""
 
-import os
 import subprocess
 import sys
 
@@ -9,7 +8,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from schelix_core.benchmark.methods import METHODS
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
